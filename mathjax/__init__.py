@@ -16,4 +16,8 @@ def __getattr__(name):
         from mathjax.model.config import ModelConfig
 
         return ModelConfig
+    if name in ("api", "model", "parallel", "convert", "data", "train", "sample", "synth"):
+        import importlib
+
+        return importlib.import_module(f"mathjax.{name}")
     raise AttributeError(f"module 'mathjax' has no attribute {name!r}")

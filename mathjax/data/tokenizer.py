@@ -188,9 +188,9 @@ def iter_texts(
     """Texts from a mix of strings and files.
 
     An item is read as a file if it is a ``PathLike``, or a ``str`` that names an
-    existing file ending in ``.jsonl``/``.json`` (one JSON record a line; the
-    given ``fields`` are used, missing ones skipped) or ``.txt`` (whole file).
-    Any other string is a text. With ``template``, a record's ``question`` is
+    existing file ending in ``.jsonl``/``.json``/``.txt``. A ``.txt`` file is one
+    text; any other file is JSONL (one record a line; the given ``fields`` are
+    used, missing ones skipped). Any other string is itself a text. With ``template``, a record's ``question`` is
     first formatted as that template's prompt, so the prompt's words get tokens.
     """
     if isinstance(sources, (str, os.PathLike)):

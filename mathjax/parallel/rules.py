@@ -58,7 +58,8 @@ def logical_to_spec(
     """PartitionSpec for an array with the given logical axis names.
 
     With ``shape`` and ``mesh``, a mesh axis that does not divide a dimension
-    is dropped for that dimension (e.g. 8 KV heads on ``tensor:16``), and a
+    is dropped for that dimension (e.g. 8 KV heads on ``tensor:16``), size-1
+    axes are left out, and a
     mesh axis is never used twice, so every spec is valid on every mesh.
     """
     used: set[str] = set()
@@ -71,7 +72,7 @@ def logical_to_spec(
                 continue
             if mesh is not None and shape is not None:
                 axis_size = mesh.shape[axis]
-                if shape[dim] % (size * axis_size):
+                if axis_size == 1 or shape[dim] % (size * axis_size):
                     continue
                 size *= axis_size
             axes.append(axis)

@@ -1,0 +1,217 @@
+"""String-level clean-up of an extracted answer before it is parsed.
+
+Everything here is plain string surgery (no evaluation): it removes LaTeX
+presentation noise (``$``, ``\\left``, spacing, ``\\dfrac``, ``\\text{}``
+wrappers, unicode operators) so that the parser in :mod:`latex` sees one
+canonical spelling, and so that two answers that differ only in presentation are
+already equal as strings (the cheapest possible comparison).
+
+Each step is linear in the input; inputs longer than :data:`MAX_ANSWER_CHARS`
+are refused (:class:`AnswerTooLong`) before any work is done.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Longer answers are not answers; refusing them bounds every later step.
+MAX_ANSWER_CHARS = 1000
+
+
+class AnswerTooLong(ValueError):
+    """The answer exceeds :data:`MAX_ANSWER_CHARS` (counted as "oversize")."""
+
+
+def find_balanced(s: str, start: int, limit: int = 20_000) -> int:
+    """Index of the ``}`` closing the ``{`` at ``s[start]``, or -1 if unbalanced.
+
+    Escaped braces (``\\{``, ``\\}``) are skipped so that set braces inside a
+    ``\\boxed{}`` do not end it early. At most ``limit`` characters are scanned
+    (an answer is never that long), which keeps callers linear on hostile input.
+    """
+    depth = 0
+    i = start
+    n = min(len(s), start + limit)
+    while i < n:
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox|framebox)\s*")
+
+
+def _boxed_at(s: str, pos: int) -> str | None:
+    m = _BOX_RE.match(s, pos)
+    if not m:
+        return None
+    j = m.end()
+    if j < len(s) and s[j] == "{":
+        end = find_balanced(s, j)
+        return s[j + 1 : end] if end >= 0 else None
+    if j > pos and s[j - 1] == " ":
+        # "\boxed 5": TeX takes one token; we take up to the next space or "$".
+        k = j
+        while k < len(s) and s[k] not in " $\n":
+            k += 1
+        return s[j:k] if k > j else None
+    return None
+
+
+def _rfind_box(s: str, end: int) -> int:
+    return max(s.rfind("\\boxed", 0, end), s.rfind("\\fbox", 0, end), s.rfind("\\framebox", 0, end))
+
+
+def last_boxed(s: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (also ``\\boxed 5``)."""
+    pos = _rfind_box(s, len(s))
+    tries = 0
+    # A few unbalanced boxes at the end are tolerated; hostile input cannot
+    # make this quadratic.
+    while pos >= 0 and tries < 16:
+        tries += 1
+        got = _boxed_at(s, pos)
+        if got is not None:
+            return got
+        pos = _rfind_box(s, pos)
+    return None
+
+
+def all_boxed_spans(s: str) -> list[tuple[int, int, str]]:
+    """Every balanced ``\\boxed{}``/``\\fbox{}`` as (start, end, content), in order."""
+    out = []
+    for m in _BOX_RE.finditer(s):
+        j = m.end()
+        if j < len(s) and s[j] == "{":
+            end = find_balanced(s, j)
+            if end >= 0:
+                out.append((m.start(), end + 1, s[j + 1 : end]))
+    return out
+
+
+# Wrappers whose content is kept as plain text/maths (balanced-brace aware).
+_UNWRAP_CMDS = (
+    "text", "textbf", "textit", "textrm", "textsf", "texttt", "textnormal", "mathrm", "mathbf",
+    "mathit", "mathsf", "mathtt", "mbox", "hbox", "operatorname", "boldsymbol", "bm", "emph",
+    "textup", "mathnormal", "displaystyle", "boxed", "fbox", "framebox", "underline",
+)
+_UNWRAP_RE = re.compile(r"\\(" + "|".join(_UNWRAP_CMDS) + r")\s*\*?\s*\{")
+
+_UNICODE = {
+    "\u2212": "-", "\u2013": "-", "\u2014": "-", "\u00d7": "\\times ", "\u00f7": "\\div ",
+    "\u00b7": "\\cdot ", "\u22c5": "\\cdot ", "\u2264": "\\le ", "\u2265": "\\ge ", "\u2260": "\\ne ",
+    "\u221e": "\\infty ", "\u03c0": "\\pi ", "\u221a": "\\sqrt", "\u00b0": "^\\circ ", "\u222a": "\\cup ",
+    "\u2208": "\\in ", "\u2205": "\\emptyset ", "\u00bd": "(1/2)", "\u00bc": "(1/4)", "\u00be": "(3/4)",
+    "\u2061": "", "\u200b": "", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2032": "'",
+    "\u00b2": "^2", "\u00b3": "^3", "\uff0c": ",", "\u3002": ".", "\uff1a": ":",
+}
+_UNICODE_RE = re.compile("|".join(re.escape(k) for k in _UNICODE))
+
+# Pure presentation: sizing, spacing, style switches.
+_NOISE_RE = re.compile(
+    r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg|middle)(?![a-zA-Z])"
+    r"|\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits|quad|qquad|enspace|thinspace|negthinspace)(?![a-zA-Z])"
+    r"|\\[,;:! ]|\\hspace\*?\{[^{}]*\}|\\vspace\*?\{[^{}]*\}|\\phantom\{[^{}]*\}|\\mathstrut"
+)
+_FRAC_RE = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
+_BINOM_RE = re.compile(r"\\[dt]binom(?![a-zA-Z])")
+_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_LATEX_THOUSANDS_RE = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
+_SPACE_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
+_SEPARATOR_WORDS_RE = re.compile(r"(?i)(?<![a-zA-Z\\])(?:and|or)(?![a-zA-Z])")
+_UNION_U_RE = re.compile(r"([)\]])\s*U\s*([(\[])")
+_MATHBB_RE = re.compile(r"\\mathbb\s*\{?\s*R\s*\}?")
+_PERCENT_WORD_RE = re.compile(r"(?i)\s*(?:percent|per cent)(?![a-zA-Z])")
+_TRAILING_PUNCT = " \t\n.,;:!?"
+_WS_RE = re.compile(r"\s+")
+_MARKDOWN_RE = re.compile(r"\*\*|__")
+
+
+def _unwrap_commands(s: str) -> str:
+    """Replace ``\\text{X}``-like wrappers by `` X `` (balanced braces)."""
+    # Bounded: each pass removes one wrapper, and there are at most len(s)/5.
+    while True:
+        m = _UNWRAP_RE.search(s)
+        if not m:
+            return s
+        end = find_balanced(s, m.end() - 1)
+        if end < 0:
+            # Unbalanced: drop the command name, keep the rest.
+            s = s[: m.start()] + s[m.end() - 1 :]
+            continue
+        s = s[: m.start()] + " " + s[m.end() : end] + " " + s[end + 1 :]
+
+
+def strip_dollars(s: str) -> str:
+    """Remove math delimiters: ``$``, ``$$``, ``\\(\\)``, ``\\[\\]`` and ``\\$``."""
+    s = s.replace("\\$", " ").replace("$", " ")
+    s = s.replace("\\(", " ").replace("\\)", " ")
+    # "\[" at the start and "\]" at the end only: "\[" may not be an interval end.
+    t = s.strip()
+    if t.startswith("\\[") and t.endswith("\\]"):
+        t = t[2:-2]
+    return t
+
+
+def normalize_answer(ans: str) -> str:
+    """Canonical spelling of an answer string, as the parser expects it.
+
+    Raises:
+      AnswerTooLong: when the input exceeds :data:`MAX_ANSWER_CHARS`.
+    """
+    if len(ans) > MAX_ANSWER_CHARS:
+        raise AnswerTooLong(len(ans))
+    s = ans.strip()
+    boxed = last_boxed(s) if "box" in s else None
+    if boxed is not None:
+        s = boxed
+    s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
+    s = _MARKDOWN_RE.sub("", s)
+    s = strip_dollars(s)
+    s = _LATEX_THOUSANDS_RE.sub("", s)
+    s = s.replace("\\%", "%").replace("\\#", "#").replace("\\&", "&")
+    s = _NOISE_RE.sub(" ", s)
+    s = s.replace("~", " ")
+    s = _FRAC_RE.sub("\\\\frac", s)
+    s = _BINOM_RE.sub("\\\\binom", s)
+    s = _MATHBB_RE.sub("\\\\reals ", s)
+    if "{" in s:
+        s = _unwrap_commands(s)
+    s = _PERCENT_WORD_RE.sub("%", s)
+    s = _SEPARATOR_WORDS_RE.sub(",", s)
+    s = _UNION_U_RE.sub(r"\1\\cup \2", s)
+    s = _WS_RE.sub(" ", s).strip(_TRAILING_PUNCT)
+    # Leading "=" or ":" left over from "is: x" style extractions.
+    while s[:1] in ("=", ":"):
+        s = s[1:].lstrip()
+    # A lone "," from "and"/"or" at the ends means nothing.
+    s = s.strip(" ,")
+    if _THOUSANDS_RE.match(s):
+        s = s.replace(",", "")
+    elif _SPACE_THOUSANDS_RE.match(s):
+        s = s.replace(" ", "")
+    return s
+
+
+def normalize_text(s: str) -> str:
+    """Normalisation for plain-text answers: lower case, letters/digits only."""
+    s = s.lower()
+    s = re.sub(r"\\[a-z]+", " ", s)
+    s = re.sub(r"[^a-z0-9]+", " ", s).strip()
+    if s.startswith("the "):
+        s = s[4:]
+    return s.replace(" ", "")
+
+
+def is_thousands_number(s: str) -> bool:
+    """True for ``1,234`` or ``12,345.5`` (commas every three digits, no space)."""
+    return bool(_THOUSANDS_RE.match(s.strip()))
