@@ -17,6 +17,8 @@ VARIANTS = {
                           "high_freq_factor": 4.0, "original_max_position_embeddings": 64},
         ),
     ),
+    "llama_bias_tied": ("LlamaConfig", dict(num_attention_heads=4, num_key_value_heads=1, attention_bias=True,
+                                            tie_word_embeddings=True)),
     "qwen2": ("Qwen2Config", dict(num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)),
     "mistral": ("MistralConfig", dict(num_attention_heads=4, num_key_value_heads=2, sliding_window=8)),
 }

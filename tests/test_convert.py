@@ -21,7 +21,7 @@ def _tensors(model_dir):
     return {name: np.array(files.get(name)) for name in files.location}
 
 
-@pytest.mark.parametrize("variant", ["llama_gqa", "qwen2"])
+@pytest.mark.parametrize("variant", ["llama_gqa", "qwen2", "llama_bias_tied"])
 def test_hf_to_mathjax_to_hf_is_bit_exact(variant, tmp_path):
     src = tmp_path / "hf"
     make_hf_model(variant).save_pretrained(src, safe_serialization=True)
@@ -88,6 +88,18 @@ def test_shape_mismatch_error_names_file_and_tensor(tmp_path):
     cfg["intermediate_size"] = 100
     (src / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match=r"model\.safetensors: tensor 'model\.layers\.0\.mlp\.gate_proj\.weight'"):
+        mathjax.load(str(src))
+
+
+def test_unused_tensor_is_an_error(tmp_path):
+    from safetensors.numpy import save_file
+
+    src = tmp_path / "hf"
+    make_hf_model("llama_mha").save_pretrained(src)
+    tensors = _tensors(src)
+    tensors["model.layers.0.self_attn.o_proj.bias"] = np.zeros(64, np.float32)
+    save_file(tensors, str(src / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"'model\.layers\.0\.self_attn\.o_proj\.bias' is not used"):
         mathjax.load(str(src))
 
 

@@ -77,8 +77,10 @@ def tensor_maps(config: ModelConfig) -> list[TensorMap]:
             (("attn", "k_bias"), "self_attn.k_proj.bias", bias(k)),
             (("attn", "v_bias"), "self_attn.v_proj.bias", bias(k)),
         ]
+    entries += [(("attn", "o_proj"), "self_attn.o_proj.weight", o_proj)]
+    if config.attention_out_bias:
+        entries += [(("attn", "o_bias"), "self_attn.o_proj.bias", same)]
     entries += [
-        (("attn", "o_proj"), "self_attn.o_proj.weight", o_proj),
         (("mlp_norm", "scale"), "post_attention_layernorm.weight", same),
         (("mlp", "gate_proj"), "mlp.gate_proj.weight", transpose),
         (("mlp", "up_proj"), "mlp.up_proj.weight", transpose),
@@ -125,11 +127,13 @@ def load_hf_params(model_dir: str, config: ModelConfig | None = None, mesh=None,
     dtype = jnp.dtype(dtype or config.param_dtype)
     maps = tensor_maps(config)
     # Validate everything first so a bad checkpoint fails before allocating.
+    used = set()
     for m in maps:
         expected = _get(abstract, m.path).shape
         per_tensor = expected[1:] if m.per_layer else expected
         for i in range(config.num_layers) if m.per_layer else [None]:
             name = m.hf_name.format(i=i)
+            used.add(name)
             if name not in files:
                 if m.hf_name == "lm_head.weight" and "lm_head.weight" not in files:
                     raise ValueError(f"{model_dir}: tensor 'lm_head.weight' missing (tie_word_embeddings is false)")
@@ -140,6 +144,16 @@ def load_hf_params(model_dir: str, config: ModelConfig | None = None, mesh=None,
                     f"{files.location[name]}: tensor {name!r} has shape {files.shape(name)}, "
                     f"config {model_dir}/config.json implies {tuple(m.to_hf(np.empty(per_tensor, np.bool_)).shape)}"
                 )
+    # A tensor we would silently drop means the config does not describe the checkpoint.
+    ignorable = {"lm_head.weight"} if config.tie_word_embeddings else set()  # some tied exports keep a copy
+    unused = sorted(
+        n for n in files.location if n not in used and n not in ignorable and not n.endswith("rotary_emb.inv_freq")
+    )
+    if unused:
+        raise ValueError(
+            f"{files.location[unused[0]]}: tensor {unused[0]!r} is not used by the {config.model_type} "
+            f"architecture in {model_dir}/config.json ({len(unused)} unused tensors)"
+        )
     params: dict = {}
     for m in maps:
         shape = _get(abstract, m.path).shape

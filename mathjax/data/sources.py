@@ -264,6 +264,7 @@ class ReadStats:
     read: int = 0
     bad: int = 0
     first_bad: str = ""
+    bad_indices: list[int] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -306,6 +307,7 @@ def read_pairs(
             if not skip_bad:
                 raise
             stats.bad += 1
+            stats.bad_indices.append(i)
             stats.first_bad = stats.first_bad or str(e)
             continue
         stats.read += 1

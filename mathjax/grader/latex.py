@@ -57,6 +57,7 @@ _NUM_RE = re.compile(r"(\d+\.\d*|\.\d+|\d+)(?:[eE]([+-]?\d+)(?![a-zA-Z]))?")
 _CMD_RE = re.compile(r"\\([a-zA-Z]+|.)")
 _WORD_RE = re.compile(r"[a-zA-Z]+")
 _WS = " \t\n\r"
+_END = "\x00"
 
 FUNCS_1 = {
     "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "arcsec", "arccsc",
@@ -84,6 +85,7 @@ _REL_CMDS = {
 _MUL_CMDS = {"cdot", "times", "ast", "bullet", "cross"}
 _MATRIX_ENVS = {"pmatrix", "bmatrix", "Bmatrix", "vmatrix", "Vmatrix", "matrix", "smallmatrix", "array"}
 _OPEN = {"(": ")", "[": "]"}
+_CLOSER_CMDS = {"}", "rangle", "rfloor", "rceil", "rvert", "end", "\\"}
 _PLAIN_FUNCS = FUNCS_1 | FUNCS_N | {"asin", "acos", "atan"}
 # Commands that may start an implicit-multiplication factor.
 _VALUE_CMDS = (
@@ -121,7 +123,8 @@ class _Parser:
 
     def peek(self) -> str:
         self.ws()
-        return self.s[self.i] if self.i < self.n else ""
+        # NUL at the end, never "": `"" in "+-"` is True in Python.
+        return self.s[self.i] if self.i < self.n else _END
 
     def peek_cmd(self) -> str | None:
         """Name of the command at the cursor (without consuming it), if any."""
@@ -154,7 +157,7 @@ class _Parser:
 
     def at_end(self, closers: str = "") -> bool:
         c = self.peek()
-        return c == "" or c in closers
+        return c == _END or c in closers
 
     # ---- grammar ----------------------------------------------------------
     def parse(self) -> Node:
@@ -335,7 +338,7 @@ class _Parser:
 
     def starts_value(self, implicit: bool = False) -> bool:
         c = self.peek()
-        if not c:
+        if c == _END:
             return False
         if c.isdigit() or c == "." or c.isalpha() or c in "({":
             return True
@@ -465,7 +468,7 @@ class _Parser:
             raise ParseError("unbalanced subscript")
         if c == "\\":
             return self.take_cmd()
-        if c:
+        if c != _END:
             self.i += 1
             return c
         raise ParseError("empty subscript")
@@ -493,7 +496,7 @@ class _Parser:
 
     def _primary(self) -> Node | None:
         c = self.peek()
-        if not c:
+        if c == _END:
             return None
         s = self.s
         if c.isdigit() or (c == "." and self.i + 1 < self.n and s[self.i + 1].isdigit()):
@@ -696,6 +699,8 @@ class _Parser:
         if name == "circ":
             raise ParseError("stray degree")
         self.i = start
+        if name in _CLOSER_CMDS:
+            return None
         raise ParseError(f"unknown command \\{name}")
 
     def function(self, name: str) -> Node:

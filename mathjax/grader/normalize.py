@@ -120,7 +120,7 @@ _UNICODE_RE = re.compile("|".join(re.escape(k) for k in _UNICODE))
 _NOISE_RE = re.compile(
     r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg|middle)(?![a-zA-Z])"
     r"|\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits|quad|qquad|enspace|thinspace|negthinspace)(?![a-zA-Z])"
-    r"|\\[,;:! ]|\\hspace\*?\{[^{}]*\}|\\vspace\*?\{[^{}]*\}|\\phantom\{[^{}]*\}|\\mathstrut"
+    r"|(?<!\\)\\[,;:! ]|\\hspace\*?\{[^{}]*\}|\\vspace\*?\{[^{}]*\}|\\phantom\{[^{}]*\}|\\mathstrut"
 )
 _FRAC_RE = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _BINOM_RE = re.compile(r"\\[dt]binom(?![a-zA-Z])")
@@ -131,7 +131,7 @@ _SEPARATOR_WORDS_RE = re.compile(r"(?i)(?<![a-zA-Z\\])(?:and|or)(?![a-zA-Z])")
 _UNION_U_RE = re.compile(r"([)\]])\s*U\s*([(\[])")
 _MATHBB_RE = re.compile(r"\\mathbb\s*\{?\s*R\s*\}?")
 _PERCENT_WORD_RE = re.compile(r"(?i)\s*(?:percent|per cent)(?![a-zA-Z])")
-_TRAILING_PUNCT = " \t\n.,;:!?"
+_TRAILING_PUNCT = " \t\n.,;:?"
 _WS_RE = re.compile(r"\s+")
 _MARKDOWN_RE = re.compile(r"\*\*|__")
 

@@ -40,6 +40,16 @@ class CacheContext:
 class SharedPrefixContext:
     prefix_lengths: jax.Array  # [groups] int32: valid prompt tokens per group
     tail_lengths: jax.Array  # [groups, rows] int32: tail tokens already cached per row
+    # Static options for decode loops (compile-time, not traced):
+    # heads_major: caches are prefix [G, K, P, D] and tail [G, R, K, S, D], so
+    #   each head's keys are contiguous and the per-row products are plain
+    #   batched matmuls. With the default [.., S, K, D] layout XLA:CPU transposes
+    #   the whole tail every step (measured ~20x slower at 256 rows).
+    # tail_window: attend over tail[:tail_window] only (the caller guarantees
+    #   tail_lengths + T <= tail_window); writes still go to the full buffer.
+    #   Early decode steps then do not read the empty end of the tail.
+    heads_major: bool = struct.field(pytree_node=False, default=False)
+    tail_window: int | None = struct.field(pytree_node=False, default=None)
 
 
 def _window_ok(q_pos: jax.Array, k_pos: jax.Array, window: int | None) -> jax.Array | bool:
@@ -145,6 +155,14 @@ def cached_attention(
     return masked_attention(q, k_cache, v_cache, mask), (k_cache, v_cache)
 
 
+def _write_rows_heads_major(cache: jax.Array, new: jax.Array, starts: jax.Array) -> jax.Array:
+    """Writes new [B, T, K, D] into cache [B, K, S, D] at per-row offsets starts [B]."""
+    def one(c, n, s):
+        return jax.lax.dynamic_update_slice_in_dim(c, jnp.swapaxes(n, 0, 1).astype(c.dtype), s, axis=1)
+
+    return jax.vmap(one)(cache, new, starts)
+
+
 def shared_prefix_attention(
     q: jax.Array, k_new: jax.Array, v_new: jax.Array, kv: tuple[jax.Array, ...],
     ctx: SharedPrefixContext, positions: jax.Array, window: int | None,
@@ -152,30 +170,42 @@ def shared_prefix_attention(
     """Attention over (shared prompt KV) + (own tail KV), exact joint softmax.
 
     q/k_new/v_new: [G*R, T, ...]; kv = (prefix_k [G, P, K, D], prefix_v,
-    tail_k [G, R, S, K, D], tail_v). Only the tail is written.
+    tail_k [G, R, S, K, D], tail_v), or with ``ctx.heads_major`` prefix
+    [G, K, P, D] and tail [G, R, K, S, D]. Only the tail is written.
     """
     pk, pv, tk, tv = kv
     g, r = ctx.tail_lengths.shape
     bt, t, h, d = q.shape
-    kvh = pk.shape[2]
-    tk = _write_rows(tk.reshape(g * r, *tk.shape[2:]), k_new, ctx.tail_lengths.reshape(-1)).reshape(tk.shape)
-    tv = _write_rows(tv.reshape(g * r, *tv.shape[2:]), v_new, ctx.tail_lengths.reshape(-1)).reshape(tv.shape)
+    starts = ctx.tail_lengths.reshape(-1)
+    if ctx.heads_major:
+        kvh, p_len = pk.shape[1], pk.shape[2]
+        tk = _write_rows_heads_major(tk.reshape(g * r, *tk.shape[2:]), k_new, starts).reshape(tk.shape)
+        tv = _write_rows_heads_major(tv.reshape(g * r, *tv.shape[2:]), v_new, starts).reshape(tv.shape)
+        w = tk.shape[3] if ctx.tail_window is None else min(ctx.tail_window, tk.shape[3])
+        tk_read, tv_read = tk[:, :, :, :w], tv[:, :, :, :w]
+        pre_spec, tail_spec = "gkpd", "grksd"
+    else:
+        kvh, p_len = pk.shape[2], pk.shape[1]
+        tk = _write_rows(tk.reshape(g * r, *tk.shape[2:]), k_new, starts).reshape(tk.shape)
+        tv = _write_rows(tv.reshape(g * r, *tv.shape[2:]), v_new, starts).reshape(tv.shape)
+        w = tk.shape[2] if ctx.tail_window is None else min(ctx.tail_window, tk.shape[2])
+        tk_read, tv_read = tk[:, :, :w], tv[:, :, :w]
+        pre_spec, tail_spec = "gpkd", "grskd"
     qg = q.reshape(g, r, t, kvh, h // kvh, d) * jnp.asarray(d**-0.5, q.dtype)
     # Prefix scores: one einsum per group, the prefix never copied per row.
-    s_pre = jnp.einsum("grtkjd,gpkd->grkjtp", qg, pk, preferred_element_type=jnp.float32)
-    s_tail = jnp.einsum("grtkjd,grskd->grkjts", qg, tk, preferred_element_type=jnp.float32)
-    p_len, s_len = pk.shape[1], tk.shape[2]
+    s_pre = jnp.einsum(f"grtkjd,{pre_spec}->grkjtp", qg, pk, preferred_element_type=jnp.float32)
+    s_tail = jnp.einsum(f"grtkjd,{tail_spec}->grkjts", qg, tk_read, preferred_element_type=jnp.float32)
     q_pos = positions.reshape(g, r, t)
     pre_ok = jnp.arange(p_len)[None, None, None, :] < ctx.prefix_lengths[:, None, None, None]
     pre_ok = pre_ok & _window_ok(q_pos[..., None], jnp.arange(p_len)[None, None, None, :], window)
     tail_index = ctx.tail_lengths[:, :, None] + jnp.arange(t)[None, None, :]  # [G, R, T]
-    tail_ok = jnp.arange(s_len)[None, None, None, :] <= tail_index[..., None]
-    tail_pos = ctx.prefix_lengths[:, None, None, None] + jnp.arange(s_len)[None, None, None, :]
+    tail_ok = jnp.arange(w)[None, None, None, :] <= tail_index[..., None]
+    tail_pos = ctx.prefix_lengths[:, None, None, None] + jnp.arange(w)[None, None, None, :]
     tail_ok = tail_ok & _window_ok(q_pos[..., None], tail_pos, window)
     s_pre = jnp.where(pre_ok[:, :, None, None], s_pre, _NEG)
     s_tail = jnp.where(tail_ok[:, :, None, None], s_tail, _NEG)
     probs = jax.nn.softmax(jnp.concatenate([s_pre, s_tail], axis=-1), axis=-1)
     p_pre, p_tail = probs[..., :p_len], probs[..., p_len:]
-    out = jnp.einsum("grkjtp,gpkd->grtkjd", p_pre.astype(pv.dtype), pv, preferred_element_type=jnp.float32)
-    out += jnp.einsum("grkjts,grskd->grtkjd", p_tail.astype(tv.dtype), tv, preferred_element_type=jnp.float32)
+    out = jnp.einsum(f"grkjtp,{pre_spec}->grtkjd", p_pre.astype(pv.dtype), pv, preferred_element_type=jnp.float32)
+    out += jnp.einsum(f"grkjts,{tail_spec}->grtkjd", p_tail.astype(tv.dtype), tv_read, preferred_element_type=jnp.float32)
     return out.reshape(bt, t, h, d).astype(q.dtype), (pk, pv, tk, tv)

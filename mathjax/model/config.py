@@ -40,7 +40,8 @@ class ModelConfig:
     rms_norm_eps: float = 1e-5
     max_position_embeddings: int = 4096
     tie_word_embeddings: bool = False
-    attention_bias: bool = False  # Qwen2: bias on q/k/v projections
+    attention_bias: bool = False  # bias on q/k/v projections (Qwen2; LLaMA attention_bias=True)
+    attention_out_bias: bool = False  # bias on o_proj (LLaMA attention_bias=True only)
     sliding_window: int | None = None  # Mistral; None = full causal attention
     model_type: str = "llama"
     bos_token_id: int | None = 1
@@ -81,6 +82,8 @@ class ModelConfig:
         attn = d * hd * (self.num_heads * 2 + self.num_kv_heads * 2)
         if self.attention_bias:
             attn += hd * (self.num_heads + 2 * self.num_kv_heads)
+        if self.attention_out_bias:
+            attn += d
         mlp = 3 * d * self.intermediate_size
         per_layer = attn + mlp + 2 * d
         head = 0 if self.tie_word_embeddings else d * self.vocab_size
@@ -128,6 +131,8 @@ class ModelConfig:
             "torch_dtype": "float32",
         }
         if self.model_type == "llama":
+            if self.attention_bias != self.attention_out_bias:
+                raise ValueError("LLaMA's attention_bias covers q/k/v and o_proj together")
             out["attention_bias"] = self.attention_bias
             out["mlp_bias"] = False
         if self.model_type == "mistral":
@@ -164,6 +169,8 @@ class ModelConfig:
             if scaling is not None:
                 scaling.pop("type", None)
         attention_bias = bool(hf.get("attention_bias", model_type == "qwen2"))
+        # LLaMA's attention_bias also puts a bias on o_proj; Qwen2's q/k/v bias does not.
+        attention_out_bias = attention_bias and model_type != "qwen2"
         sliding = hf.get("sliding_window") if model_type == "mistral" else None
         if model_type == "qwen2" and hf.get("use_sliding_window"):
             raise ValueError(f"{source}: Qwen2 use_sliding_window=True is not supported")
@@ -183,6 +190,7 @@ class ModelConfig:
                 max_position_embeddings=int(hf.get("max_position_embeddings", 4096)),
                 tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
                 attention_bias=attention_bias,
+                attention_out_bias=attention_out_bias,
                 sliding_window=sliding,
                 model_type=model_type,
                 bos_token_id=hf.get("bos_token_id"),

@@ -85,7 +85,10 @@ class Attention(nn.Module):
         else:
             raise TypeError(f"unknown attention context {type(ctx).__name__}")
         wo = _param(self, "o_proj", init, (h, hd, d), ("heads", "head_dim", "embed"))
-        return jnp.einsum("bthk,hkd->btd", out, wo.astype(dtype)), kv
+        out = jnp.einsum("bthk,hkd->btd", out, wo.astype(dtype))
+        if cfg.attention_out_bias:
+            out = out + _param(self, "o_bias", nn.initializers.zeros, (d,), ("norm",)).astype(dtype)
+        return out, kv
 
 
 class MLP(nn.Module):
@@ -127,6 +130,9 @@ class Embed(nn.Module):
     def __call__(self, tokens):
         cfg = self.config
         table = _param(self, "embedding", _normal(cfg), (cfg.vocab_size, cfg.hidden_size), ("vocab", "embed"))
+        # Gather the fsdp shards first (as FSDP does for every weight): a gather
+        # from a table sharded on both axes forces XLA into a full rematerialisation.
+        table = constrain(table, ("vocab", None))
         return jnp.take(table, tokens, axis=0).astype(jnp.dtype(cfg.dtype))
 
 
