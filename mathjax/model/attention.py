@@ -85,12 +85,15 @@ def masked_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) 
 
 
 def segment_mask(segment_ids: jax.Array, positions: jax.Array, window: int | None) -> jax.Array:
-    """[B, T, T] mask: causal (by token order) within the same non-padding segment."""
+    """[B, T, T] mask: causal (by token order) within the same segment.
+
+    Padding (segment 0) is just another segment: real tokens never see it, and a
+    padding token always sees itself, so no row is fully masked (no NaN from
+    fused kernels that would leak into gradients through the masked loss).
+    """
     t = segment_ids.shape[1]
     causal = jnp.arange(t)[:, None] >= jnp.arange(t)[None, :]
-    same = segment_ids[:, :, None] == segment_ids[:, None, :]
-    valid = segment_ids[:, None, :] > 0
-    mask = causal[None] & same & valid
+    mask = causal[None] & (segment_ids[:, :, None] == segment_ids[:, None, :])
     if window is not None:
         mask &= _window_ok(positions[:, :, None], positions[:, None, :], window)
     return mask
@@ -119,13 +122,12 @@ def segment_attention(
 ) -> jax.Array:
     """Training/scoring attention over packed rows (no cache)."""
     impl = select_impl(impl)
-    if impl == "cudnn" and window is None and q.dtype in (jnp.bfloat16, jnp.float16):
-        # cuDNN flash attention: causal + packed segments without materialising the mask.
+    if impl == "cudnn" and q.dtype in (jnp.bfloat16, jnp.float16):
+        # cuDNN flash attention: causal (and sliding window) by the kernel, packing by a segment mask.
         seg = ctx.segment_ids
         return jax.nn.dot_product_attention(
-            q, k, v, is_causal=True, implementation="cudnn",
-            query_seq_lengths=None, key_value_seq_lengths=None,
-            mask=(seg[:, None, :, None] == seg[:, None, None, :]) & (seg[:, None, None, :] > 0),
+            q, k, v, mask=seg[:, None, :, None] == seg[:, None, None, :], is_causal=True,
+            local_window_size=None if window is None else (window - 1, 0), implementation="cudnn",
         )
     return masked_attention(q, k, v, segment_mask(ctx.segment_ids, positions, window))
 

@@ -23,6 +23,7 @@ import shutil
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh
 
@@ -173,7 +174,7 @@ def load_workdir_params(workdir: str, mesh: Mesh, dtype=None, step: int | None =
         if step is None:
             raise FileNotFoundError(f"{workdir}/{CHECKPOINT_DIR}: no complete checkpoint")
         stored = read_model_config(workdir)
-        target = abstract_sharded_params(stored, mesh, dtype=dtype or stored.param_dtype)
+        target = abstract_sharded_params(stored, mesh, dtype=jnp.dtype(dtype or stored.param_dtype))
         params = manager.restore_params(step, target)
     finally:
         manager.close()

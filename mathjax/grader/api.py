@@ -1,0 +1,118 @@
+"""Single-answer API: ``is_equiv``, ``grade``, ``majority_answer``.
+
+Comparisons take the bounded in-process fast path first (exact rationals,
+50-digit numerics, strings: microseconds, cached); only what it cannot settle
+goes to sympy in a worker process with a hard timeout (:mod:`pool`).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+from mathjax.grader import pool
+from mathjax.grader.equiv import Verdict, answer_key, compare
+from mathjax.grader.extract import extract_answer
+
+DEFAULT_TIMEOUT = 5.0
+
+# Counts of unusual outcomes in this process (oversize, timeout, ...), for reports.
+STATS: collections.Counter = collections.Counter()
+_lock = threading.Lock()
+
+
+def slow_compare_job(pred: str, gold: str) -> int:
+    """Worker task: the full comparison, sympy included. Returns a Verdict value."""
+    return int(compare(pred, gold, symbolic=True))
+
+
+def compare_full(pred: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT) -> Verdict:
+    """Fast path, then (if needed) the sympy path under a hard ``timeout``."""
+    v = compare(pred, gold)
+    if v == Verdict.UNDECIDED:
+        STATS["slow"] += 1
+        if pool.IN_WORKER:
+            # Already inside a worker whose parent enforces the timeout.
+            v = compare(pred, gold, symbolic=True)
+        else:
+            res = pool.shared_pool().call(slow_compare_job, pred, gold, timeout=timeout)
+            if res.status == pool.OK:
+                v = Verdict(res.value)
+            elif res.status == pool.TIMEOUT:
+                v = Verdict.TIMEOUT
+            else:
+                v = Verdict.ERROR
+    if v not in (Verdict.EQUAL, Verdict.NOT_EQUAL):
+        with _lock:
+            STATS[v.name.lower()] += 1
+    return v
+
+
+def is_equiv(pred_answer: str | None, gold_answer: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
+    """Whether two (extracted) answers are mathematically equal.
+
+    See :mod:`mathjax.grader.equiv` for the policy. Never raises: malformed,
+    oversized or timed-out comparisons are ``False`` (and counted in
+    :data:`STATS`).
+
+    Args:
+      pred_answer: the model's final answer, e.g. ``"\\\\frac{1}{2}"``.
+      gold_answer: the reference answer, e.g. ``"0.5"``.
+      timeout: hard limit in seconds for the symbolic slow path.
+    """
+    if not isinstance(pred_answer, str) or not isinstance(gold_answer, str):
+        return False
+    try:
+        return compare_full(pred_answer, gold_answer, timeout=timeout) == Verdict.EQUAL
+    except Exception:
+        STATS["error"] += 1
+        return False
+
+
+def grade(text: str | None, gold_answer: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
+    """Extract the final answer from a model output and compare it with the gold.
+
+    Never raises; a missing answer is ``False``.
+    """
+    try:
+        pred = extract_answer(text) if isinstance(text, str) else None
+    except Exception:
+        STATS["error"] += 1
+        return False
+    if pred is None:
+        return False
+    return is_equiv(pred, gold_answer, timeout=timeout)
+
+
+def majority_answer(answers: list[str | None]) -> tuple[str | None, int]:
+    """The most common answer, answers grouped by equivalence (not by string).
+
+    ``["1/2", "0.5", "\\\\frac12", "3"]`` gives ``("1/2", 3)``. ``None`` entries
+    (no answer extracted) do not vote. Ties go to the group seen first.
+
+    Returns:
+      (a representative answer of the largest group, its size), or
+      ``(None, 0)`` when no answer votes.
+    """
+    counts: dict = {}
+    first: dict = {}
+    for a in answers:
+        if not isinstance(a, str) or not a.strip():
+            continue
+        try:
+            k = answer_key(a)
+        except Exception:
+            k = ("raw", a)
+        if k not in counts:
+            counts[k] = 0
+            first[k] = a
+        counts[k] += 1
+    if not counts:
+        return None, 0
+    best = max(counts, key=lambda k: counts[k])  # max keeps the first of equal counts
+    return first[best], counts[best]
+
+
+def stats() -> dict[str, int]:
+    """Unusual-outcome counts (oversize, timeout, undecided, error, slow) so far."""
+    return dict(STATS)
