@@ -28,6 +28,7 @@ setup(
         "protobuf>=4",
         "safetensors>=0.4",
         "sympy>=1.12,<1.15",
+        "mpmath>=1.2",
         "absl-py>=2.0",
         "ml-collections>=0.1.1",
         "tqdm>=4.66",

@@ -41,7 +41,8 @@ from mathjax.grader.api import (  # noqa: E402
 )
 from mathjax.grader.arithmetic import ArithmeticCheck, check_arithmetic, has_arithmetic_slip  # noqa: E402
 from mathjax.grader.bulk import QuestionResult, grade_run, grade_samples  # noqa: E402
-from mathjax.grader.equiv import Verdict, analyze, answer_key, compare  # noqa: E402
+from mathjax.grader.equiv import Verdict, analyze, compare  # noqa: E402
+from mathjax.grader.keys import answer_key  # noqa: E402
 from mathjax.grader.extract import extract_answer, gold_from_solution  # noqa: E402
 from mathjax.grader.metrics import compute_metrics, pass_at_k  # noqa: E402
 from mathjax.grader.report import evaluate, write_report  # noqa: E402

@@ -11,7 +11,8 @@ import collections
 import threading
 
 from mathjax.grader import pool
-from mathjax.grader.equiv import Verdict, answer_key, compare
+from mathjax.grader.equiv import Verdict, compare
+from mathjax.grader.keys import answer_key
 from mathjax.grader.extract import extract_answer
 
 DEFAULT_TIMEOUT = 5.0
@@ -19,6 +20,7 @@ DEFAULT_TIMEOUT = 5.0
 # Counts of unusual outcomes in this process (oversize, timeout, ...), for reports.
 STATS: collections.Counter = collections.Counter()
 _lock = threading.Lock()
+_pool_lock = threading.Lock()
 
 
 def slow_compare_job(pred: str, gold: str) -> int:
@@ -35,7 +37,8 @@ def compare_full(pred: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT) -> V
             # Already inside a worker whose parent enforces the timeout.
             v = compare(pred, gold, symbolic=True)
         else:
-            res = pool.shared_pool().call(slow_compare_job, pred, gold, timeout=timeout)
+            with _pool_lock:  # one pool, one caller at a time
+                res = pool.shared_pool().call(slow_compare_job, pred, gold, timeout=timeout)
             if res.status == pool.OK:
                 v = Verdict(res.value)
             elif res.status == pool.TIMEOUT:

@@ -36,8 +36,20 @@ _TURN_MARKERS = (
     "<|eot_id|>", "<|endoftext|>", "</s>", "<|end|>", "\nHuman:", "\n\nQuestion:",
 )
 _PHRASE_RE = re.compile(
-    r"(?i)(?:\b(?:final\s+)?answer\s*(?:is|:|=)\s*:?|\bfinal\s+answer\s*(?:is)?\s*:?)"
+    r"\bthe\s+(?:final\s+|correct\s+|required\s+)?answer(?:\s+to\s+(?:the|this)\s+(?:question|problem))?"
+    r"\s+(?:is|=)\s*:?"
+    r"|\bfinal\s+answer\s*(?:is\b)?\s*:?"
+    r"|^[ \t*#>]*answer\s*:\**",
+    re.I | re.M,
 )
+# "our answer is correct", "the final answer is positive, because ...": a phrase
+# followed by one of these is talk about the answer, not the answer.
+_NOT_ANSWERS = re.compile(
+    r"(?i)^(?:correct|incorrect|wrong|right|valid|invalid|reasonable|consistent|confirmed|verified|"
+    r"indeed|not\b|as follows|below|above|given\b|obtained|found|that\b|this\b|to\b|in\b|of\b|"
+    r"positive|negative|an? \w+ (?:number|integer))"
+)
+_MATHY = re.compile(r"[\d\\$^_=<>()\[\]{}+*/|]")
 _BOX_MARK_RE = re.compile(r"\\(?:boxed|fbox|framebox)\b")
 _HASH_RE = re.compile(r"####\s*")
 _NUMBER_RE = re.compile(
@@ -57,6 +69,14 @@ def _truncate_turns(text: str) -> str:
     return text[:cut]
 
 
+def _closing_dollar(s: str, start: int) -> int:
+    """Index of the next unescaped ``$`` (``\\$`` is a dollar sign, not a delimiter)."""
+    j = s.find("$", start)
+    while j > 0 and s[j - 1] == "\\":
+        j = s.find("$", j + 1)
+    return j
+
+
 def _span_until_sentence_end(s: str) -> str:
     """The answer after a phrase: a $...$ block, or up to the end of its sentence."""
     s = s.lstrip()
@@ -64,7 +84,7 @@ def _span_until_sentence_end(s: str) -> str:
         j = s.find("$$", 2)
         return s[2:j] if j > 0 else s[2:]
     if s.startswith("$"):
-        j = s.find("$", 1)
+        j = _closing_dollar(s, 1)
         if j > 0:
             return s[1:j]
     if s.startswith("\\(") or s.startswith("\\["):
@@ -103,11 +123,13 @@ def _clean(ans: str) -> str | None:
     ans = ans.rstrip(".;:!?, ").strip()
     if ans.startswith("$") and ans.endswith("$") and len(ans) > 1:
         ans = ans.strip("$").strip()
+    elif ans.startswith("$") and "$" not in ans[1:]:
+        ans = ans[1:].strip()  # a currency sign, not a math delimiter
     return ans or None
 
 
 def _phrase_answer(text: str, start: int) -> str | None:
-    rest = text[start : start + 4 * _MAX_ANSWER]
+    rest = text[start : start + 4 * _MAX_ANSWER].lstrip()  # "The answer is:\n\n$$...$$"
     line_end = rest.find("\n\n")
     if line_end >= 0:
         rest = rest[:line_end]
@@ -180,8 +202,10 @@ def extract_answer(text: str, *, fallback: str | None = "last_number") -> str | 
     for pos, kind in sorted(candidates, reverse=True):
         if kind == "phrase":
             got = _phrase_answer(text, m_phrase.end())
-            if got is not None and kind == "phrase" and _ONLY_ANSWER_RE.fullmatch(got):
+            if got is not None and (_ONLY_ANSWER_RE.fullmatch(got) or _NOT_ANSWERS.match(got)):
                 got = None
+            elif got is not None and 0 <= box_pos < pos and not _MATHY.search(got):
+                got = None  # a word after a boxed result is commentary; the box decides
         elif kind == "boxed":
             got = None
             p = pos

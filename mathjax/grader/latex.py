@@ -54,6 +54,8 @@ class TooDeep(ParseError):
 
 
 _NUM_RE = re.compile(r"(\d+\.\d*|\.\d+|\d+)(?:[eE]([+-]?\d+)(?![a-zA-Z]))?")
+_MIXED_RE = re.compile(r"\s*\\frac\s*(?:\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|(\d)(\d))")
+_PLAIN_MIXED_RE = re.compile(r" +(\d+)/(\d+)(?![\d.^])()()")
 _CMD_RE = re.compile(r"\\([a-zA-Z]+|.)")
 _WORD_RE = re.compile(r"[a-zA-Z]+")
 _WS = " \t\n\r"
@@ -93,6 +95,15 @@ _VALUE_CMDS = (
      "varnothing", "begin", "overline", "exp", "e"}
     | FUNCS_1 | FUNCS_N | GREEK
 )
+
+
+def _isdigit(s: str) -> bool:
+    """ASCII digits only ("¹".isdigit() is True, but the number regex is ASCII)."""
+    return bool(s) and s.isascii() and s.isdigit()
+
+
+def _isalpha(s: str) -> bool:
+    return bool(s) and s.isascii() and s.isalpha()
 
 
 def _num(value: Fraction, sig: int = 0) -> Node:
@@ -257,6 +268,8 @@ class _Parser:
             self.take_cmd()
             t = self.term()
             self.leave()
+            if t is None:
+                raise ParseError("dangling pm")
             return ("pm", _num(Fraction(0)), t)
         first = self.term()
         if first is None:
@@ -340,7 +353,7 @@ class _Parser:
         c = self.peek()
         if c == _END:
             return False
-        if c.isdigit() or c == "." or c.isalpha() or c in "({":
+        if _isdigit(c) or c == "." or _isalpha(c) or c in "({":
             return True
         if c == "[" and not implicit:
             return True
@@ -398,12 +411,12 @@ class _Parser:
                 self.i += 1
                 e = self.exponent()
                 return ("neg", e) if c == "-" else e
-            if c.isdigit():
+            if _isdigit(c):
                 # Plain-text semantics: "2^10" is 2^{10} (TeX would read 2^{1}0).
                 m = _NUM_RE.match(self.s, self.i)
                 self.i = m.end()
                 return self.number_node(m)
-            if c.isalpha():
+            if _isalpha(c):
                 self.i += 1
                 return ("sym", c)
             if c == "(":
@@ -499,14 +512,16 @@ class _Parser:
         if c == _END:
             return None
         s = self.s
-        if c.isdigit() or (c == "." and self.i + 1 < self.n and s[self.i + 1].isdigit()):
+        if _isdigit(c) or (c == "." and self.i + 1 < self.n and _isdigit(s[self.i + 1])):
             m = _NUM_RE.match(s, self.i)
             self.i = m.end()
             node = self.number_node(m)
             if s.startswith("\\overline", self.i) and "." in m.group(1):
                 node = self.repeating(m.group(1))
+            elif m.group(2) is None and m.group(1).isdigit():
+                node = self.mixed_number(node)
             return node
-        if c.isalpha():
+        if _isalpha(c):
             return self.word()
         if c == "(" or c == "[":
             return self.bracket(c)
@@ -527,11 +542,23 @@ class _Parser:
             return self.command()
         return None
 
+    def mixed_number(self, whole: Node) -> Node:
+        """``2\\frac{1}{2}`` and ``2 1/2`` are the mixed number 5/2 (as in MATH
+        answers and grade-school text), not 2 * 1/2."""
+        m = _MIXED_RE.match(self.s, self.i) or _PLAIN_MIXED_RE.match(self.s, self.i)
+        if not m:
+            return whole
+        a, b = int(m.group(1) or m.group(3)), int(m.group(2) or m.group(4))
+        if not 0 < a < b:
+            return whole
+        self.i = m.end()
+        return _num(whole[1] + Fraction(a, b))
+
     def repeating(self, text: str) -> Node:
         """``0.1\\overline{6}`` -> 1/6 exactly."""
         self.take_cmd()  # overline
         rep = self.subscript_text() if self.peek() != "{" else self.subscript_text()
-        if not rep.isdigit() or len(rep) > 50:
+        if not _isdigit(rep) or len(rep) > 50:
             raise ParseError("bad repeating decimal")
         whole, _, frac = text.partition(".")
         whole = whole or "0"
@@ -572,7 +599,7 @@ class _Parser:
             return ("const", "inf")
         prev = self.s[self.i - 1] if self.i > 0 else " "
         after = self.s[m.end()] if m.end() < self.n else " "
-        attached = prev.isdigit() or prev in ")}" or after in "^_("
+        attached = _isdigit(prev) or prev in ")}" or after in "^_("
         if lw in UNIT_WORDS and (lw != "in" or not attached):
             self.i = m.end()
             self.skip_unit_power()
@@ -597,7 +624,7 @@ class _Parser:
             j = self.i
             self.i += 1
             c = self.peek()
-            if c.isdigit():
+            if _isdigit(c):
                 self.i += 1
             elif c == "{":
                 self.subscript_text()
@@ -625,10 +652,10 @@ class _Parser:
         if c == "{":
             self.i += 1
             return self.relation_in_group("}")
-        if c.isdigit():
+        if _isdigit(c):
             self.i += 1
             return _num(Fraction(int(c)))
-        if c.isalpha():
+        if _isalpha(c):
             self.i += 1
             return self.symbol(c)
         if c == "\\":

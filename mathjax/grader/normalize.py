@@ -112,7 +112,7 @@ _UNICODE = {
     "\u221e": "\\infty ", "\u03c0": "\\pi ", "\u221a": "\\sqrt", "\u00b0": "^\\circ ", "\u222a": "\\cup ",
     "\u2208": "\\in ", "\u2205": "\\emptyset ", "\u00bd": "(1/2)", "\u00bc": "(1/4)", "\u00be": "(3/4)",
     "\u2061": "", "\u200b": "", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2032": "'",
-    "\u00b2": "^2", "\u00b3": "^3", "\uff0c": ",", "\u3002": ".", "\uff1a": ":",
+    "\u2248": "\\approx ", "\u00b2": "^2", "\u00b3": "^3", "\uff0c": ",", "\u3002": ".", "\uff1a": ":",
 }
 _UNICODE_RE = re.compile("|".join(re.escape(k) for k in _UNICODE))
 
@@ -120,15 +120,24 @@ _UNICODE_RE = re.compile("|".join(re.escape(k) for k in _UNICODE))
 _NOISE_RE = re.compile(
     r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg|middle)(?![a-zA-Z])"
     r"|\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits|quad|qquad|enspace|thinspace|negthinspace)(?![a-zA-Z])"
-    r"|(?<!\\)\\[,;:! ]|\\hspace\*?\{[^{}]*\}|\\vspace\*?\{[^{}]*\}|\\phantom\{[^{}]*\}|\\mathstrut"
+    r"|(?<!\\)\\[;: ]|\\hspace\*?\{[^{}]*\}|\\vspace\*?\{[^{}]*\}|\\phantom\{[^{}]*\}|\\mathstrut"
 )
+_THOUSANDS_BANG_RE = re.compile(r"(?<=\d),\\!\s*(?=\d{3})")
+_TIGHT_SPACE_RE = re.compile(r"(?<!\\)\\[,!]")
 _FRAC_RE = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _BINOM_RE = re.compile(r"\\[dt]binom(?![a-zA-Z])")
 _THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _LATEX_THOUSANDS_RE = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
+_EMBEDDED_THOUSANDS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])")
 _SPACE_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _SEPARATOR_WORDS_RE = re.compile(r"(?i)(?<![a-zA-Z\\])(?:and|or)(?![a-zA-Z])")
 _UNION_U_RE = re.compile(r"([)\]])\s*U\s*([(\[])")
+# "18 (dollars)": a trailing parenthetical of words after a number is a unit.
+_PAREN_WORDS_RE = re.compile(r"(?<=[\d}%])\s*\(\s*[A-Za-z][A-Za-z .]*\)\s*\.?\s*$")
+_TEXT_UNIT_RE = re.compile(
+    r"(?<=[\d}%)])\s*\\(?:text|mbox|mathrm|textrm|textnormal|textit|mathit)\s*"
+    r"\{\s*(?!(?:and|or|[ap]\.?\s*m\.?)\s*\})[A-Za-z][A-Za-z .]*\}\s*(?:\^\s*\{?\s*\d\s*\}?)?(?=\s*(?:$|[,;]))"
+)
 _MATHBB_RE = re.compile(r"\\mathbb\s*\{?\s*R\s*\}?")
 _PERCENT_WORD_RE = re.compile(r"(?i)\s*(?:percent|per cent)(?![a-zA-Z])")
 _TRAILING_PUNCT = " \t\n.,;:?"
@@ -162,8 +171,11 @@ def strip_dollars(s: str) -> str:
     return t
 
 
-def normalize_answer(ans: str) -> str:
+def normalize_answer(ans: str, *, thousands: bool = True) -> str:
     """Canonical spelling of an answer string, as the parser expects it.
+
+    ``thousands=False`` keeps ``1,234`` as written (the list reading of an
+    ambiguous ``70,110``).
 
     Raises:
       AnswerTooLong: when the input exceeds :data:`MAX_ANSWER_CHARS`.
@@ -179,27 +191,61 @@ def normalize_answer(ans: str) -> str:
     s = strip_dollars(s)
     s = _LATEX_THOUSANDS_RE.sub("", s)
     s = s.replace("\\%", "%").replace("\\#", "#").replace("\\&", "&")
+    # Negative and thin spaces vanish ("1,\\!000", "5\\,000"); others become spaces.
+    s = _THOUSANDS_BANG_RE.sub(",", s)
+    s = _TIGHT_SPACE_RE.sub("", s)
     s = _NOISE_RE.sub(" ", s)
     s = s.replace("~", " ")
     s = _FRAC_RE.sub("\\\\frac", s)
     s = _BINOM_RE.sub("\\\\binom", s)
     s = _MATHBB_RE.sub("\\\\reals ", s)
     if "{" in s:
+        # "144 \\mbox{ m}^3", "3\\text{ cm}": a text unit after a quantity (at the end
+        # of the answer or of a list item) goes, even a one-letter one.
+        s = _TEXT_UNIT_RE.sub("", s)
         s = _unwrap_commands(s)
     s = _PERCENT_WORD_RE.sub("%", s)
     s = _SEPARATOR_WORDS_RE.sub(",", s)
     s = _UNION_U_RE.sub(r"\1\\cup \2", s)
-    s = _WS_RE.sub(" ", s).strip(_TRAILING_PUNCT)
+    s = _PAREN_WORDS_RE.sub("", s)
+    s = _WS_RE.sub(" ", s).strip().rstrip(_TRAILING_PUNCT)
     # Leading "=" or ":" left over from "is: x" style extractions.
     while s[:1] in ("=", ":"):
         s = s[1:].lstrip()
     # A lone "," from "and"/"or" at the ends means nothing.
     s = s.strip(" ,")
+    if not thousands:
+        return s
     if _THOUSANDS_RE.match(s):
         s = s.replace(",", "")
     elif _SPACE_THOUSANDS_RE.match(s):
         s = s.replace(" ", "")
+    elif "," in s and _EMBEDDED_THOUSANDS_RE.search(s):
+        s = _collapse_thousands(s)
     return s
+
+
+def _collapse_thousands(s: str) -> str:
+    """``1,600 dollars`` -> ``1600 dollars``, but ``(100,101)`` stays a pair:
+    only numbers outside brackets, with exact three-digit groups, are joined."""
+    out = []
+    last = 0
+    for m in _EMBEDDED_THOUSANDS_RE.finditer(s):
+        before = s[: m.start()]
+        depth = sum(before.count(c) for c in "([{") - sum(before.count(c) for c in ")]}")
+        if depth == 0:
+            out.append(s[last : m.start()])
+            out.append(m.group(0).replace(",", ""))
+            last = m.end()
+    out.append(s[last:])
+    return "".join(out)
+
+
+def loose_text(s: str) -> str:
+    """Comparison key for answers the parser cannot read ("3:1", "9 a.m."):
+    case, spaces, text wrappers and trailing dots do not matter; symbols do."""
+    s = _unwrap_commands(s) if "{" in s else s
+    return _WS_RE.sub("", s).replace(".", "").lower()
 
 
 def normalize_text(s: str) -> str:

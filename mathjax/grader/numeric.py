@@ -31,6 +31,9 @@ MAX_MAG_BITS = 200_000
 MAX_FACTORIAL = 5_000
 NUM_POINTS = 3
 
+# A sum this much smaller than its largest term has lost most of its digits.
+_CANCELLATION = 10**-20
+
 _ctx = MPContext()
 _ctx.dps = 50
 
@@ -293,8 +296,14 @@ def approx(node: tuple, k: int):
         raise EvalError("infinity in arithmetic")
     if kind == "add":
         total = ctx.mpf(0)
+        biggest = 0
         for t in node[1]:
-            total += approx(t, k)
+            v = approx(t, k)
+            total += v
+            biggest = max(biggest, abs(v))
+        if biggest and abs(total) < biggest * _CANCELLATION:
+            # Most of the 50 digits cancelled: the value cannot be trusted here.
+            raise EvalError("catastrophic cancellation")
         return _check(total)
     if kind == "mul":
         prod = ctx.mpf(1)
@@ -473,6 +482,25 @@ def close(a, b, rel: float = 1e-30) -> bool:
 def far(a, b, rel: float = 1e-20) -> bool:
     """Clearly different: beyond any rounding of a 50-digit evaluation."""
     return abs(a - b) > _ctx.mpf(rel) * max(1, abs(a), abs(b))
+
+
+def infinity(sign: int):
+    """+inf or -inf in the evaluation context (interval end points)."""
+    return _ctx.inf * sign
+
+
+def is_finite(v) -> bool:
+    return bool(_ctx.isfinite(v))
+
+
+def fingerprint(v, digits: int = 15) -> str:
+    """A value rounded to ``digits`` significant digits, as a hashable string."""
+    return _ctx.nstr(v, digits)
+
+
+def imag_part(v):
+    """Imaginary part (0 for reals)."""
+    return _ctx.im(v)
 
 
 def real_value(v):

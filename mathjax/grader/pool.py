@@ -174,27 +174,28 @@ class WorkerPool:
                 for conn in ready:
                     w = by_conn[conn]
                     i, _ = busy.pop(w)
+                    # Update the pool before yielding: a caller may never resume us.
                     try:
                         idx, status, value, err = conn.recv()
                     except (EOFError, OSError):
                         self.stats["crashed"] += 1
-                        yield TaskResult(i, CRASHED, None, "worker died")
                         idle.append(self._replace(w, kill=True))
+                        yield TaskResult(i, CRASHED, None, "worker died")
                         continue
                     w.tasks += 1
                     self.stats[status] += 1
-                    yield TaskResult(idx, status, value, err)
                     if w.tasks >= self.max_tasks:
                         self.stats["recycled"] += 1
                         w = self._replace(w, kill=False)
                     idle.append(w)
+                    yield TaskResult(idx, status, value, err)
                 now = time.monotonic()
                 for w, (i, deadline) in list(busy.items()):
                     if now >= deadline:
                         busy.pop(w)
                         self.stats["timeout"] += 1
-                        yield TaskResult(i, TIMEOUT, None, f"timed out after {timeout:g}s")
                         idle.append(self._replace(w, kill=True))
+                        yield TaskResult(i, TIMEOUT, None, f"timed out after {timeout:g}s")
         finally:
             # An abandoned generator leaves busy workers mid-task: kill them.
             for w in list(busy):
@@ -208,7 +209,7 @@ class WorkerPool:
 
     def call(self, fn: Callable, *args, timeout: float) -> TaskResult:
         """Run one task (the slow path of a single comparison)."""
-        return next(iter(self.imap_unordered(fn, [args], timeout)))
+        return list(self.imap_unordered(fn, [args], timeout))[0]
 
     def _replace(self, w: _Worker, kill: bool) -> _Worker:
         w.stop(kill=kill)
@@ -222,16 +223,16 @@ class _Alarm(Exception):
 
 
 def _run_inline(i: int, fn: Callable, args: tuple, timeout: float) -> TaskResult:
-    use_alarm = (
-        hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
-    )
+    use_alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    outer = signal.getitimer(signal.ITIMER_REAL)[0] if use_alarm else 0.0
+    if outer and outer <= timeout:
+        use_alarm = False  # an enclosing alarm (e.g. pytest-timeout) fires first anyway
 
     def on_alarm(signum, frame):
         raise _Alarm()
 
     old = None
+    start = time.monotonic()
     try:
         if use_alarm:
             old = signal.signal(signal.SIGALRM, on_alarm)
@@ -245,6 +246,9 @@ def _run_inline(i: int, fn: Callable, args: tuple, timeout: float) -> TaskResult
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
+            if outer:
+                # Give the enclosing alarm back what is left of it.
+                signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 0.001))
 
 
 _shared: WorkerPool | None = None

@@ -1,0 +1,213 @@
+"""Relations: assignments (``x = 3``), equations, inequalities and intervals.
+
+* ``x = 3``, ``f(x) = x^2``, ``(x, y) = (1, 2)`` are assignments: their value
+  is the right-hand side.
+* Other equations compare by their solution set: ``lhs - rhs`` of one is a
+  non-zero constant multiple of the other's (checked at several points).
+* Inequalities in one variable become intervals; intervals and unions are
+  evaluated, sorted and merged (``[1,2] \\cup [2,3] = [1,3]``) before comparing.
+"""
+
+from __future__ import annotations
+
+from mathjax.grader import numeric
+from mathjax.grader.verdict import Verdict
+
+INF = ("const", "inf")
+NEG_INF = ("neg", INF)
+FUNC_LETTERS = set("fghpqrsFGHPQRS")
+INEQ = {"<", "<=", ">", ">=", "!="}
+INTERVAL_KINDS = ("union", "reals", "empty")
+_E, _N, _U, _O = Verdict.EQUAL, Verdict.NOT_EQUAL, Verdict.UNDECIDED, Verdict.OVERSIZE
+
+
+def inf_sign(n: tuple) -> int:
+    """+1 / -1 for +-infinity, 0 otherwise."""
+    if n == INF:
+        return 1
+    if n == NEG_INF:
+        return -1
+    return 0
+
+
+def is_lhs_var(n: tuple) -> bool:
+    """Left sides that name what is being given: ``x``, ``(x, y)``, ``f(x)``."""
+    if n[0] == "sym":
+        return True
+    if n[0] == "seq" and n[1] == "(" and all(i[0] == "sym" for i in n[3]):
+        return True
+    if n[0] == "mul" and len(n[1]) == 2 and n[1][0][0] == "sym" and n[1][0][1] in FUNC_LETTERS:
+        return n[1][1][0] in ("sym", "seq")
+    return False
+
+
+def defined_symbols(lhs: tuple) -> frozenset[str]:
+    """The names an assignment defines: ``x`` in ``x = ...``, ``f`` in ``f(x) = ...``."""
+    if lhs[0] == "mul":
+        return frozenset((lhs[1][0][1],))
+    return numeric.free_symbols(lhs)
+
+
+def rel_meaning(n: tuple):
+    """("assign", lhs, value) | ("value", v) | ("eq", lhs - rhs) | ("iv", node) | None."""
+    ops, parts = n[1], n[2]
+    if "~" in ops:
+        # "x = 1/3 \\approx 0.333": the exact value is before the approximation.
+        k = ops.index("~")
+        ops, parts = ops[:k], parts[: k + 1]
+        if not ops:
+            return ("value", parts[0])
+    if all(op in ("=", "~") for op in ops):
+        first, last = parts[0], parts[-1]
+        if is_lhs_var(first) and not (defined_symbols(first) & numeric.free_symbols(last)):
+            return ("assign", first, last)
+        if len(parts) == 2 and is_lhs_var(last) and not numeric.free_symbols(first):
+            return ("assign", last, first)
+        if not any(numeric.free_symbols(p) for p in parts) or (len(parts) > 2 and not numeric.free_symbols(last)):
+            return ("value", last)
+        return ("eq", ("add", (first, ("neg", last))))
+    if ops == ("in",):
+        return ("value", parts[1])
+    if all(op in INEQ for op in ops):
+        return ("iv", n)
+    return None
+
+
+def cmp_eq(ea: tuple, eb: tuple) -> Verdict:
+    """Equations ``ea = 0`` and ``eb = 0`` agree when ea/eb is a non-zero constant."""
+    syms = numeric.free_symbols(ea) | numeric.free_symbols(eb)
+    if not syms:
+        return _N
+    points = min(max(3, len(syms) + 2), 8)
+    ratio = None
+    for k in range(points):
+        try:
+            x, y = numeric.approx(ea, k), numeric.approx(eb, k)
+        except numeric.Oversize:
+            return _O
+        except Exception:
+            continue
+        zx, zy = numeric.close(x, 0, 1e-30), numeric.close(y, 0, 1e-30)
+        if zx and zy:
+            continue
+        if zx != zy:
+            return _N
+        r = x / y
+        if ratio is None:
+            ratio = r
+        elif not numeric.close(r, ratio, 1e-25):
+            return _N
+    return _E if ratio is not None else _U
+
+
+def as_eq(m) -> tuple:
+    """An assignment or equation as the expression that equals zero."""
+    if m[0] == "eq":
+        return m[1]
+    return ("add", (m[1], ("neg", m[2])))
+
+
+def one_var_intervals(n: tuple):
+    """Intervals of an inequality (chain) in one variable, as (lo, lc, hi, hc) nodes."""
+    ops, parts = n[1], n[2]
+    var_idx = [i for i, p in enumerate(parts) if p[0] == "sym" and p[1] not in ("e", "i")]
+    if len(var_idx) != 1 or any(numeric.free_symbols(p) for i, p in enumerate(parts) if i != var_idx[0]):
+        return None
+    v = var_idx[0]
+    if ops == ("!=",) and len(parts) == 2:
+        c = parts[1 - v]
+        return [(NEG_INF, False, c, False), (c, False, INF, False)]
+    if "!=" in ops:
+        return None
+    lo, lc, hi, hc = NEG_INF, False, INF, False
+    for i, op in enumerate(ops):
+        left, right = i, i + 1
+        if v not in (left, right):
+            continue
+        other = parts[right] if left == v else parts[left]
+        strict = op in ("<", ">")
+        # Normalise to "var < other" (upper bound) or "var > other" (lower bound).
+        less = op in ("<", "<=")
+        is_upper = less if left == v else not less
+        if is_upper:
+            hi, hc = other, not strict
+        else:
+            lo, lc = other, not strict
+    return [(lo, lc, hi, hc)]
+
+
+def to_intervals(n: tuple):
+    """(lo, lo_closed, hi, hi_closed) node tuples of an interval-like answer, or None."""
+    kind = n[0]
+    if kind == "reals":
+        return [(NEG_INF, False, INF, False)]
+    if kind == "empty":
+        return []
+    if kind == "seq" and len(n[3]) == 2:
+        return [(n[3][0], n[1] == "[", n[3][1], n[2] == "]")]
+    if kind == "union" or kind == "list":
+        if kind == "list" and not all(i[0] in ("rel", "union", "reals") for i in n[1]):
+            return None
+        out = []
+        for item in n[1]:
+            iv = to_intervals(item)
+            if iv is None:
+                return None
+            out.extend(iv)
+        return out
+    if kind == "rel":
+        m = rel_meaning(n)
+        if m is None:
+            return None
+        if m[0] == "value" and n[1] == ("in",):
+            return to_intervals(m[1])
+        if m[0] == "iv":
+            return one_var_intervals(n)
+    return None
+
+
+def endpoint_value(n: tuple):
+    """Real value of an interval end point (infinities included)."""
+    s = inf_sign(n)
+    if s:
+        return numeric.infinity(s)
+    if numeric.free_symbols(n):
+        raise numeric.EvalError("symbolic endpoint")
+    return numeric.real_value(numeric.approx(n, 0))
+
+
+def canonical_intervals(ivs):
+    """Evaluate, drop empty, sort and merge overlapping/touching intervals."""
+    vals = []
+    for lo, lc, hi, hc in ivs:
+        lv, hv = endpoint_value(lo), endpoint_value(hi)
+        lc = lc and not inf_sign(lo)
+        hc = hc and not inf_sign(hi)
+        if lv > hv or (lv == hv and not (lc and hc)):
+            if not numeric.close(lv, hv):
+                continue
+        vals.append([lv, lc, hv, hc, lo, hi])
+    vals.sort(key=lambda t: (t[0], not t[1]))
+    merged = []
+    for cur in vals:
+        if merged:
+            last = merged[-1]
+            touching = numeric.close(cur[0], last[2]) if numeric.is_finite(cur[0]) else cur[0] == last[2]
+            if cur[0] < last[2] and not touching or (touching and (last[3] or cur[1])):
+                if cur[2] > last[2] or (cur[2] == last[2] and cur[3]):
+                    last[2], last[3], last[5] = cur[2], cur[3], cur[5]
+                continue
+        merged.append(cur)
+    return merged
+
+
+def is_interval_shaped(n: tuple) -> bool:
+    """Unions, the real line, the empty set, inequalities and lists of them."""
+    if n[0] in INTERVAL_KINDS:
+        return True
+    if n[0] == "rel":
+        m = rel_meaning(n)
+        return m is not None and (m[0] == "iv" or (m[0] == "value" and n[1] == ("in",) and is_interval_shaped(m[1])))
+    if n[0] == "list":
+        return bool(n[1]) and all(i[0] == "rel" and is_interval_shaped(i) for i in n[1])
+    return False

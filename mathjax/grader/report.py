@@ -1,0 +1,237 @@
+"""Reports: ``report.json``, ``report.md`` (tables) and ``pass_at_k.png``.
+
+:func:`evaluate` is the whole pipeline behind ``scripts/grade.py``: grade a
+samples file, compute metrics and analyses, write the three files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+from mathjax.grader.analysis import accuracy_by_steps, error_breakdown
+from mathjax.grader.api import DEFAULT_TIMEOUT
+from mathjax.grader.bulk import grade_run
+from mathjax.grader.metrics import DEFAULT_BOOTSTRAP, compute_metrics
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+PLOT_PNG = "pass_at_k.png"
+DETAILS_JSONL = "graded.jsonl"
+
+
+def _pct(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{100 * x:.1f}"
+
+
+def _ci(c) -> str:
+    return f"[{100 * c[0]:.1f}, {100 * c[1]:.1f}]" if c else "-"
+
+
+def _markdown(r: dict) -> str:
+    lines = ["# Grading report", ""]
+    lines.append(f"- questions: {r.get('num_questions', 0)}, samples: {r.get('num_samples', 0)}")
+    if "samples_per_question" in r:
+        lines.append(f"- samples per question: {r['samples_per_question']}")
+    lines.append(
+        f"- first-sample accuracy: {_pct(r.get('first_sample_accuracy'))}% "
+        f"{_ci(r.get('first_sample_accuracy_ci'))}"
+    )
+    if "pass_ratio" in r:
+        lines.append(f"- PassRatio: {_pct(r['pass_ratio'])}% {_ci(r.get('pass_ratio_ci'))}")
+    if "greedy_accuracy" in r:
+        lines.append(f"- greedy accuracy: {_pct(r['greedy_accuracy'])}%")
+    if "extraction_rate" in r:
+        lines.append(f"- answers extracted: {_pct(r['extraction_rate'])}% of samples")
+    lines.append("")
+    pk = r.get("pass_at_k") or {}
+    if pk:
+        conf = int(round(100 * r.get("confidence", 0.95)))
+        lines += [
+            f"| k | Pass@k (%) | {conf}% CI | PassRatio@k (%) | maj@k (%) | {conf}% CI |",
+            "|---:|---:|---|---:|---:|---|",
+        ]
+        for k in pk:
+            lines.append(
+                f"| {k} | {_pct(pk[k])} | {_ci((r.get('pass_at_k_ci') or {}).get(k))} | "
+                f"{_pct((r.get('pass_ratio_at_k') or {}).get(k))} | {_pct((r.get('maj_at_k') or {}).get(k))} | "
+                f"{_ci((r.get('maj_at_k_ci') or {}).get(k))} |"
+            )
+        lines.append("")
+    for key, title in (("by_level", "By level"), ("by_subject", "By subject")):
+        groups = r.get(key)
+        if not groups:
+            continue
+        cols = [c for c in next(iter(groups.values())) if c != "questions"]
+        lines += [f"## {title}", "", "| group | questions | " + " | ".join(f"{c} (%)" for c in cols) + " |"]
+        lines.append("|---|---:|" + "---:|" * len(cols))
+        for g, row in groups.items():
+            lines.append(f"| {g} | {row.get('questions', 0)} | " + " | ".join(_pct(row.get(c)) for c in cols) + " |")
+        lines.append("")
+    steps = r.get("accuracy_by_steps")
+    if steps and steps.get("buckets"):
+        unit = "questions" if steps["source"] == "question" else "samples"
+        lines += [f"## Accuracy vs reasoning steps (per {steps['source']})", "", f"| steps | {unit} | accuracy (%) |"]
+        lines.append("|---:|---:|---:|")
+        for b in steps["buckets"]:
+            lines.append(f"| {b['steps']} | {b.get(unit, 0)} | {_pct(b['accuracy'])} |")
+        lines.append("")
+    err = r.get("errors")
+    if err and err.get("wrong_samples"):
+        lines += [
+            "## Wrong samples: arithmetic slips vs other errors",
+            "",
+            "| wrong samples | with an arithmetic slip | share (%) | other errors (%) | share, rounding allowed (%) |",
+            "|---:|---:|---:|---:|---:|",
+            f"| {err['wrong_samples']} | {err['wrong_with_arithmetic_slip']} | {_pct(err['arithmetic_share'])} | "
+            f"{_pct(err['other_share'])} | {_pct(err['arithmetic_share_rounding'])} |",
+            "",
+        ]
+    outcomes = r.get("grading_outcomes")
+    if outcomes:
+        lines += ["## Grading outcomes", "", "| outcome | distinct answers |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(outcomes.items())]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_pass_at_k(report: dict, path: str | os.PathLike, greedy_accuracy: float | None = None) -> None:
+    """Pass@k, PassRatio@k and maj@k against k on a log2 axis (the paper's Figure 1)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    pk = report.get("pass_at_k") or {}
+    ks = [int(k) for k in pk]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    if ks:
+        ax.plot(ks, [100 * pk[str(k)] for k in ks], marker="o", label="Pass@k")
+        ci = report.get("pass_at_k_ci")
+        if ci:
+            ax.fill_between(ks, [100 * ci[str(k)][0] for k in ks], [100 * ci[str(k)][1] for k in ks], alpha=0.2)
+        pr = report.get("pass_ratio_at_k") or {}
+        if pr:
+            ax.plot(ks, [100 * pr[str(k)] for k in ks], marker="s", label="PassRatio@k")
+        mj = report.get("maj_at_k") or {}
+        if mj:
+            ax.plot(ks, [100 * mj[str(k)] for k in ks], marker="^", linestyle="--", label="maj@k")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks)
+        ax.set_xticklabels([str(k) for k in ks])
+    if greedy_accuracy is not None:
+        ax.axhline(100 * greedy_accuracy, color="gray", linestyle=":", label="greedy")
+    ax.set_xlabel("k (samples per question)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(f"{report.get('num_questions', 0)} questions")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if hasattr(x, "item") and callable(x.item):  # numpy scalars
+        return x.item()
+    return x
+
+
+def write_report(
+    metrics: dict,
+    output_dir: str | os.PathLike,
+    extra: dict | None = None,
+    *,
+    greedy_accuracy: float | None = None,
+    plot: bool = True,
+) -> dict:
+    """Write ``report.json``, ``report.md`` and ``pass_at_k.png`` into ``output_dir``.
+
+    Args:
+      metrics: from :func:`compute_metrics` (plus analyses); any extra keys are kept.
+      extra: more keys merged into the report (e.g. ``{"greedy_accuracy": 0.41}``).
+      greedy_accuracy: drawn as a horizontal line on the plot; taken from
+        ``extra``/``metrics["greedy_accuracy"]`` when not given.
+      plot: write the PNG.
+
+    Returns:
+      The report dict as written.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    report = dict(metrics)
+    if extra:
+        report.update(extra)
+    if greedy_accuracy is not None:
+        report["greedy_accuracy"] = greedy_accuracy
+    report = _jsonable(report)
+    with open(os.path.join(output_dir, REPORT_JSON), "w") as f:
+        json.dump(report, f, indent=2, sort_keys=False)
+        f.write("\n")
+    with open(os.path.join(output_dir, REPORT_MD), "w") as f:
+        f.write(_markdown(report) + "\n")
+    if plot:
+        plot_pass_at_k(report, os.path.join(output_dir, PLOT_PNG), report.get("greedy_accuracy"))
+    return report
+
+
+def write_details(results, path: str | os.PathLike) -> None:
+    """Per-question grading (answers, correctness, clusters) as JSONL."""
+    with open(path, "w") as f:
+        for r in results:
+            f.write(
+                json.dumps(
+                    {
+                        "index": r.index,
+                        "id": r.id,
+                        "gold": r.gold,
+                        "answers": r.answers,
+                        "correct": r.correct,
+                        "clusters": r.clusters,
+                        "status": r.status,
+                    }
+                )
+                + "\n"
+            )
+
+
+def evaluate(
+    samples,
+    output_dir: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    fallback: str | None = "last_number",
+    analyses: bool = True,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
+    ks: list[int] | None = None,
+    extra: dict | None = None,
+    details: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Grade a samples file and write the full report; returns the report dict."""
+    t0 = time.perf_counter()
+    results = grade_run(
+        samples, workers=workers, timeout=timeout, fallback=fallback, analyses=analyses, progress=progress
+    )
+    t_grade = time.perf_counter() - t0
+    metrics = compute_metrics(results, ks=ks, bootstrap=bootstrap)
+    metrics["accuracy_by_steps"] = accuracy_by_steps(results)
+    if analyses:
+        metrics["errors"] = error_breakdown(results)
+    metrics["grading_seconds"] = round(t_grade, 3)
+    metrics["grading_config"] = {"timeout": timeout, "fallback": fallback, "workers": workers}
+    os.makedirs(output_dir, exist_ok=True)
+    if details:
+        write_details(results, os.path.join(output_dir, DETAILS_JSONL))
+    return write_report(metrics, output_dir, extra)

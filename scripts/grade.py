@@ -1,0 +1,50 @@
+"""Grades a samples file and writes report.json, report.md and pass_at_k.png.
+
+  python scripts/grade.py --samples=samples.jsonl --output_dir=DIR [--workers=N]
+
+The samples file is the sampler's JSONL (one line per question with ``answer``
+and ``samples[].text``). See mathjax/grader/__init__.py for the library API.
+"""
+
+import json
+
+from absl import app, flags, logging
+
+from mathjax import grader
+
+_SAMPLES = flags.DEFINE_string("samples", None, "Samples JSONL to grade.", required=True)
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where the report files go.", required=True)
+_WORKERS = flags.DEFINE_integer("workers", None, "Worker processes (default: all cores; 0: in-process).")
+_TIMEOUT = flags.DEFINE_float("timeout", grader.DEFAULT_TIMEOUT, "Hard limit (s) per symbolic comparison.")
+_FALLBACK = flags.DEFINE_enum(
+    "fallback", "last_number", ["last_number", "none"], "Answer when no final-answer marker is found.")
+_BOOTSTRAP = flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for the 95% intervals (0: none).")
+_KS = flags.DEFINE_list("ks", None, "k values for Pass@k / maj@k (default: 1, 2, 4, ..., N).")
+_ANALYSES = flags.DEFINE_bool("analyses", True, "Arithmetic-slip and step analyses.")
+_EXTRA = flags.DEFINE_string("extra", None, "JSON object merged into report.json (e.g. greedy_accuracy).")
+_PROGRESS = flags.DEFINE_bool("progress", True, "tqdm progress bars.")
+
+
+def main(argv):
+    del argv
+    report = grader.evaluate(
+        _SAMPLES.value,
+        _OUTPUT_DIR.value,
+        workers=_WORKERS.value,
+        timeout=_TIMEOUT.value,
+        fallback=None if _FALLBACK.value == "none" else _FALLBACK.value,
+        analyses=_ANALYSES.value,
+        bootstrap=_BOOTSTRAP.value,
+        ks=[int(k) for k in _KS.value] if _KS.value else None,
+        extra=json.loads(_EXTRA.value) if _EXTRA.value else None,
+        progress=_PROGRESS.value,
+    )
+    logging.info(
+        "%d questions, %d samples: Pass@k %s, PassRatio %.4f; report in %s",
+        report["num_questions"], report["num_samples"],
+        {k: round(v, 4) for k, v in report.get("pass_at_k", {}).items()},
+        report.get("pass_ratio", 0.0), _OUTPUT_DIR.value)
+
+
+if __name__ == "__main__":
+    app.run(main)
