@@ -112,7 +112,7 @@ def load(path: str, dtype: str = "float32", mesh: str | Mesh | None = None, **co
     elif os.path.isdir(os.path.join(path, "checkpoints")):
         from mathjax.train.checkpoint import load_workdir_params
 
-        config, params, tokenizer_path = load_workdir_params(path, mesh, dtype=dtype, **overrides)
+        config, params, tokenizer_path = load_workdir_params(path, mesh, dtype=dtype, **config_overrides)
     else:
         raise ValueError(
             f"{path}: not a model dir (expected config.json + *.safetensors, "

@@ -1,0 +1,1 @@
+"""End-to-end experiments built from the library (the laptop demo, data scaling)."""

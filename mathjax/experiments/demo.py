@@ -1,0 +1,266 @@
+"""The paper's loop end to end on a laptop CPU.
+
+procedural data -> own tokenizer -> SFT of the ``tiny`` model -> N samples per
+held-out question (temperature 0.7) plus one greedy pass -> grader report ->
+HF export checked against ``transformers`` -> optional data-scaling runs.
+
+Every stage writes its outputs atomically and a ``stages/<name>.json`` marker
+last; a re-run skips finished stages and resumes unfinished ones (the trainer
+and the sampler runner are resumable themselves).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import logging
+import os
+import time
+from typing import Any, Callable
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@dataclasses.dataclass
+class DemoOptions:
+    """Knobs of the demo; the defaults finish within ~15 minutes on 2 CPU cores."""
+
+    workdir: str = "demo_out"
+    seed: int = 0
+    num_train: int = 6000
+    num_test: int = 64
+    train_max_steps: int = 4  # reasoning steps of training problems: 1..train_max_steps
+    test_max_steps: int = 5  # held-out problems go one step further than training
+    max_number: int = 20
+    vocab_size: int = 512
+    template: str = "plain"
+    train_steps: int = 500
+    batch_size: int = 16
+    seq_len: int = 256
+    learning_rate: float = 1e-3
+    num_samples: int = 256
+    temperature: float = 0.7
+    max_new_tokens: int = 96
+    sample_batch_size: int = 256
+    scales: tuple[int, ...] = ()
+    scale_num_samples: int = 64
+    check_export: bool = True
+    workers: int | None = None
+    progress: bool = True
+
+
+def _write_json(path: str, obj: Any) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+class _Stages:
+    """Runs named stages once; a finished stage's result is read back from its marker."""
+
+    def __init__(self, workdir: str, log: Callable[[str], None]):
+        self.dir = os.path.join(workdir, "stages")
+        os.makedirs(self.dir, exist_ok=True)
+        self.log = log
+
+    def run(self, name: str, fn: Callable[[], dict], inputs: dict | None = None) -> dict:
+        marker = os.path.join(self.dir, f"{name}.json")
+        if os.path.exists(marker):
+            with open(marker) as f:
+                done = json.load(f)
+            if done.get("inputs") == (inputs or {}):
+                self.log(f"[{name}] already done, reusing")
+                return done["result"]
+            self.log(f"[{name}] settings changed since the last run; running again")
+        start = time.perf_counter()
+        self.log(f"[{name}] ...")
+        result = fn()
+        seconds = time.perf_counter() - start
+        self.log(f"[{name}] done in {seconds:.0f}s")
+        _write_json(marker, {"inputs": inputs or {}, "result": result, "seconds": round(seconds, 1)})
+        return result
+
+
+def load_config_file(path: str):
+    """Loads an ml_collections config file (``get_config()``) by path."""
+    spec = importlib.util.spec_from_file_location(f"_mathjax_config_{abs(hash(path))}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"{path}: config file not found")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def make_data(opts: DemoOptions, data_dir: str) -> dict:
+    """Procedural train/test problems; test goes one reasoning step beyond training."""
+    from mathjax.data import procedural
+
+    os.makedirs(data_dir, exist_ok=True)
+    train = procedural.generate(opts.num_train, "train", seed=opts.seed, min_steps=1,
+                                max_steps=opts.train_max_steps, max_number=opts.max_number)
+    test = procedural.generate(opts.num_test, "test", seed=opts.seed, min_steps=1,
+                               max_steps=opts.test_max_steps, max_number=opts.max_number)
+    procedural.write_jsonl(train, os.path.join(data_dir, "train.jsonl"))
+    procedural.write_jsonl(test, os.path.join(data_dir, "test.jsonl"))
+    return {"train": os.path.join(data_dir, "train.jsonl"), "test": os.path.join(data_dir, "test.jsonl"),
+            "num_train": len(train), "num_test": len(test)}
+
+
+def eval_records(test_path: str) -> list[dict]:
+    """Sampler input: the gold ``answer`` is the bare final answer; ``steps`` rides along."""
+    records = []
+    with open(test_path) as f:
+        for line in f:
+            r = json.loads(line)
+            records.append({"id": r["id"], "question": r["question"], "answer": r["final_answer"],
+                            "steps": r["steps"], "kind": r["kind"]})
+    return records
+
+
+def train_model(opts: DemoOptions, train_file: str, tokenizer_dir: str, workdir: str, steps: int | None = None) -> dict:
+    """SFT of the ``tiny`` preset from ``configs/tiny.py`` with the demo's overrides."""
+    from mathjax.train import trainer
+
+    config = load_config_file(os.path.join(ROOT, "configs", "tiny.py"))
+    config.data.train_files = train_file
+    config.data.template = opts.template
+    config.tokenizer = tokenizer_dir
+    config.seed = opts.seed
+    config.steps = steps or opts.train_steps
+    config.batch_size = opts.batch_size
+    config.seq_len = opts.seq_len
+    config.optimizer.lr = opts.learning_rate
+    config.checkpoint_every = max(50, config.steps // 4)
+    config.log_every = 10
+    result = trainer.train(config, workdir, progress=opts.progress)
+    return {"workdir": workdir, "step": result.step, "final_loss": result.last_metrics.get("loss")}
+
+
+def sample_model(opts: DemoOptions, model_dir: str, records: list[dict], output: str, num_samples: int,
+                 temperature: float) -> dict:
+    """N samples per question through the resumable runner; returns the sampler's stats."""
+    import mathjax
+    from mathjax.sample import runner
+    from mathjax.sample.sampling import SamplingRules
+
+    model = mathjax.load(model_dir)
+    result = runner.run(
+        model, model.tokenizer(), records, output, num_samples=num_samples,
+        rules=SamplingRules(temperature=temperature), template=opts.template,
+        max_new_tokens=opts.max_new_tokens, seed=opts.seed, batch_size=opts.sample_batch_size,
+        progress=opts.progress,
+    )
+    stats = result.stats
+    return {"output": output, "tokens_per_second": round(stats.tokens_per_second, 1),
+            "slot_utilisation": round(stats.slot_utilisation, 3), "summary": stats.summary()}
+
+
+def greedy_accuracy(opts: DemoOptions, greedy_path: str) -> float:
+    from mathjax import grader
+
+    correct = grader.grade_samples(greedy_path, workers=0 if opts.workers == 0 else opts.workers, progress=False)
+    return sum(c[0] for c in correct) / max(1, len(correct))
+
+
+def grade(opts: DemoOptions, samples_path: str, greedy_path: str, report_dir: str) -> dict:
+    """Grader report plus greedy accuracy and the accuracy-vs-steps plot."""
+    from mathjax import grader
+    from mathjax.experiments.plots import plot_accuracy_vs_steps
+
+    greedy = greedy_accuracy(opts, greedy_path)
+    report = grader.evaluate(samples_path, report_dir, workers=opts.workers, extra={"greedy_accuracy": greedy},
+                             progress=opts.progress)
+    plot_accuracy_vs_steps(report, os.path.join(report_dir, "accuracy_vs_steps.png"), greedy_path)
+    n = report["num_samples"] // max(1, report["num_questions"])
+    return {
+        "report_dir": report_dir, "greedy_accuracy": greedy, "pass_ratio": report["pass_ratio"],
+        "pass_at_1": report["pass_at_k"]["1"], f"pass_at_{n}": report["pass_at_k"][str(n)],
+        "pass_at_n": report["pass_at_k"][str(n)], "n": n,
+    }
+
+
+def export_and_check(opts: DemoOptions, model_dir: str, hf_dir: str, records: list[dict], num_prompts: int = 4) -> dict:
+    """Exports to Hugging Face and checks that transformers reproduces our greedy tokens."""
+    import mathjax
+    from mathjax.data.templates import get_template
+    from mathjax.sample.sampler import Sampler
+    from mathjax.sample.sampling import SamplingRules
+
+    model = mathjax.load(model_dir)
+    model.save_hf(hf_dir)
+    result = {"hf_dir": hf_dir, "checked": False}
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        result["note"] = "torch not installed: export written, transformers check skipped"
+        return result
+    tokenizer = model.tokenizer()
+    template = get_template(opts.template)
+    prompts = [tokenizer.encode(template.format_prompt(r["question"]), add_bos=True) for r in records[:num_prompts]]
+    sampler = Sampler(model, None, SamplingRules(temperature=0.0), batch_size=num_prompts,
+                      max_new_tokens=opts.max_new_tokens)
+    ours = [s[0].token_ids for s in sampler.sample(prompts, num_samples=1, seed=0, question_ids=list(range(len(prompts))))]
+    hf_tok = transformers.AutoTokenizer.from_pretrained(hf_dir)
+    hf_model = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
+    mismatches = 0
+    for prompt, mine in zip(prompts, ours):
+        text_ids = hf_tok(template.format_prompt(records[prompts.index(prompt)]["question"]))["input_ids"]
+        if list(text_ids) != list(prompt):
+            raise RuntimeError("transformers' tokenizer encodes the prompt differently from ours")
+        with torch.no_grad():
+            out = hf_model.generate(torch.tensor([prompt]), max_new_tokens=opts.max_new_tokens, do_sample=False,
+                                    eos_token_id=tokenizer.eos_id, pad_token_id=tokenizer.pad_id)
+        theirs = out[0, len(prompt):].tolist()
+        if tokenizer.eos_id in theirs:
+            theirs = theirs[: theirs.index(tokenizer.eos_id)]
+        mine = [t for t in mine if t != tokenizer.eos_id]
+        mismatches += int(theirs != list(mine))
+    result.update(checked=True, prompts=len(prompts), mismatches=mismatches, ok=mismatches == 0)
+    if mismatches:
+        raise RuntimeError(f"export check failed: {mismatches}/{len(prompts)} greedy outputs differ from transformers")
+    return result
+
+
+def run_demo(opts: DemoOptions, log: Callable[[str], None] = print) -> dict:
+    """Runs (or resumes) every stage; returns a summary dict (also in ``workdir/summary.json``)."""
+    from mathjax.data.tokenizer import train_tokenizer
+
+    work = os.path.abspath(opts.workdir)
+    os.makedirs(work, exist_ok=True)
+    stages = _Stages(work, log)
+    base = {"seed": opts.seed, "num_train": opts.num_train, "num_test": opts.num_test,
+            "train_max_steps": opts.train_max_steps, "test_max_steps": opts.test_max_steps,
+            "max_number": opts.max_number}
+    data = stages.run("data", lambda: make_data(opts, os.path.join(work, "data")), base)
+    tok_dir = os.path.join(work, "tokenizer")
+    stages.run("tokenizer", lambda: (train_tokenizer([data["train"]], tok_dir, vocab_size=opts.vocab_size,
+                                                     template=opts.template), {"dir": tok_dir})[1],
+               {**base, "vocab_size": opts.vocab_size, "template": opts.template})
+    train_inputs = {**base, "vocab_size": opts.vocab_size, "template": opts.template, "steps": opts.train_steps,
+                    "batch_size": opts.batch_size, "seq_len": opts.seq_len, "lr": opts.learning_rate}
+    sft_dir = os.path.join(work, "sft")
+    sft = stages.run("sft", lambda: train_model(opts, data["train"], tok_dir, sft_dir), train_inputs)
+    records = eval_records(data["test"])
+    sample_inputs = {**train_inputs, "num_samples": opts.num_samples, "temperature": opts.temperature,
+                     "max_new_tokens": opts.max_new_tokens}
+    sampled = stages.run("sample", lambda: sample_model(opts, sft_dir, records, os.path.join(work, "samples.jsonl"),
+                                                        opts.num_samples, opts.temperature), sample_inputs)
+    stages.run("greedy", lambda: sample_model(opts, sft_dir, records, os.path.join(work, "greedy.jsonl"), 1, 0.0),
+               {**sample_inputs, "num_samples": 1, "temperature": 0.0})
+    graded = stages.run("grade", lambda: grade(opts, os.path.join(work, "samples.jsonl"),
+                                               os.path.join(work, "greedy.jsonl"), os.path.join(work, "report")),
+                        sample_inputs)
+    summary = {"workdir": work, "data": data, "sft": sft, "sampling": sampled, "report": graded}
+    if opts.check_export:
+        summary["export"] = stages.run("export", lambda: export_and_check(opts, sft_dir, os.path.join(work, "hf"),
+                                                                          records), train_inputs)
+    if opts.scales:
+        from mathjax.experiments.scaling import run_scaling
+
+        summary["scaling"] = run_scaling(opts, stages, data, tok_dir, records, train_inputs)
+    _write_json(os.path.join(work, "summary.json"), summary)
+    logging.info("demo finished: %s", json.dumps(graded))
+    return summary
