@@ -170,8 +170,12 @@ def init_boxed_params(config: ModelConfig, rng: jax.Array) -> Params:
     k_embed, k_layers, k_head = jax.random.split(rng, 3)
     embed = Embed(config).init(k_embed, tokens)["params"]
 
+    # Init runs the layer once under vmap; fused kernels (cuDNN) have no batching
+    # rule, and the parameters do not depend on the kernel, so init with XLA's.
+    init_config = config.replace(attention_impl="xla")
+
     def init_layer(key):
-        return DecoderLayer(config).init(key, x, cos, sin, pos, ctx)["params"]
+        return DecoderLayer(init_config).init(key, x, cos, sin, pos, ctx)["params"]
 
     layers = jax.vmap(init_layer)(jax.random.split(k_layers, config.num_layers))
     # vmap stacks the values; record the new leading axis in the names too.
