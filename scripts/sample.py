@@ -1,0 +1,96 @@
+"""Draws N samples per question into a resumable JSONL (one line per question).
+
+  python scripts/sample.py --model=DIR --input=questions.jsonl --output=samples.jsonl \
+      --num_samples=256 --temperature=0.7 --top_p=1.0 --top_k=0 --max_new_tokens=512 \
+      --template=xwin_math --seed=0 [--ignore_eos] [--mesh=data:8] [--batch_size=256]
+
+  python scripts/sample.py --model=DIR --dataset=gsm8k --output=gsm8k.jsonl ...
+  python scripts/sample.py --merge --output=samples.jsonl      # join per-process shards
+
+A restarted run skips the questions already in --output. With several
+processes (jax.distributed, or --process_count/--process_index for independent
+jobs) each writes its own shard; --merge joins them. See mathjax/sample/.
+"""
+
+import jax
+from absl import app, flags, logging
+
+_MODEL = flags.DEFINE_string("model", None, "HF model dir, mathjax checkpoint or training workdir.")
+_TOKENIZER = flags.DEFINE_string("tokenizer", None, "Tokenizer dir or .model file (default: the model's).")
+_INPUT = flags.DEFINE_string("input", None, "JSONL with `question`, and `id`/`answer` (passed through).")
+_DATASET = flags.DEFINE_string("dataset", None, "gsm8k | math | a file/dir load_eval_set accepts.")
+_SPLIT = flags.DEFINE_string("split", "test", "Split for --dataset.")
+_LIMIT = flags.DEFINE_integer("limit", None, "Only the first N questions.")
+_OUTPUT = flags.DEFINE_string("output", None, "Output JSONL.", required=True)
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 256, "Samples per question.")
+_TEMPERATURE = flags.DEFINE_float("temperature", 0.7, "Sampling temperature; 0 = greedy.")
+_TOP_P = flags.DEFINE_float("top_p", 1.0, "Nucleus sampling mass; 1 = off.")
+_TOP_K = flags.DEFINE_integer("top_k", 0, "Top-k; 0 = off.")
+_MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", 512, "Tokens generated per sample at most.")
+_TEMPLATE = flags.DEFINE_enum("template", "xwin_math", ["xwin_math", "alpaca", "plain", "none"], "Prompt template.")
+_STOP = flags.DEFINE_list("stop", None, "Stop strings (default: the template's, e.g. 'USER:').")
+_SEED = flags.DEFINE_integer("seed", 0, "Run seed; a sample depends only on (seed, question id, sample index).")
+_IGNORE_EOS = flags.DEFINE_bool("ignore_eos", False, "Always generate max_new_tokens (benchmarks).")
+_MESH = flags.DEFINE_string("mesh", "data:-1", "Mesh over this process's devices, e.g. data:4,tensor:2.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 256, "Rows decoded together.")
+_ROWS_PER_PROMPT = flags.DEFINE_integer("rows_per_prompt", None, "Rows sharing one prompt's KV (default: auto).")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16", "float16"], "Weights/compute dtype.")
+_KV_DTYPE = flags.DEFINE_string("kv_dtype", None, "KV cache dtype (default: --dtype).")
+_PROCESS_INDEX = flags.DEFINE_integer("process_index", None, "This process's share (default: jax.process_index()).")
+_PROCESS_COUNT = flags.DEFINE_integer("process_count", None, "Number of shares (default: jax.process_count()).")
+_MERGE = flags.DEFINE_bool("merge", False, "Join the shards of --output and exit.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "tqdm progress bar.")
+
+
+def main(argv):
+    del argv
+    import mathjax
+    from mathjax.data.tokenizer import load_tokenizer
+    from mathjax.parallel.mesh import initialize_distributed, make_mesh
+    from mathjax.sample import SamplingRules, runner
+
+    records = None
+    if _INPUT.value and _DATASET.value:
+        raise app.UsageError("give --input or --dataset, not both")
+    if _INPUT.value:
+        records = runner.read_jsonl_records(_INPUT.value)
+    elif _DATASET.value:
+        from mathjax.data.sources import load_eval_set
+
+        records = load_eval_set(_DATASET.value, _SPLIT.value)
+    if records is not None and _LIMIT.value is not None:
+        records = records[: _LIMIT.value]
+
+    if _MERGE.value:
+        n = runner.merge(_OUTPUT.value, order=[r["id"] for r in records] if records else None)
+        logging.info("merged %d questions into %s", n, _OUTPUT.value)
+        return
+    if records is None:
+        raise app.UsageError("give --input or --dataset")
+    if not _MODEL.value:
+        raise app.UsageError("--model is required")
+
+    initialize_distributed()
+    # Each process samples its own questions on its own devices: no collectives.
+    mesh = make_mesh(_MESH.value, devices=jax.local_devices())
+    model = mathjax.load(_MODEL.value, dtype=_DTYPE.value, mesh=mesh)
+    tokenizer = load_tokenizer(_TOKENIZER.value) if _TOKENIZER.value else model.tokenizer()
+    rules = SamplingRules(temperature=_TEMPERATURE.value, top_p=_TOP_P.value, top_k=_TOP_K.value)
+    options = {}
+    if _ROWS_PER_PROMPT.value:
+        options["rows_per_prompt"] = _ROWS_PER_PROMPT.value
+    if _KV_DTYPE.value:
+        options["kv_dtype"] = _KV_DTYPE.value
+    result = runner.run(
+        model, tokenizer, records, _OUTPUT.value, num_samples=_NUM_SAMPLES.value, rules=rules,
+        template=_TEMPLATE.value, max_new_tokens=_MAX_NEW_TOKENS.value, seed=_SEED.value,
+        batch_size=_BATCH_SIZE.value, ignore_eos=_IGNORE_EOS.value, stop=_STOP.value,
+        process_index=_PROCESS_INDEX.value, process_count=_PROCESS_COUNT.value, progress=_PROGRESS.value,
+        sampler_options=options,
+    )
+    logging.info("%s: %d questions written, %d skipped (already done). %s",
+                 result.output_path, result.written, result.skipped, result.stats.summary())
+
+
+if __name__ == "__main__":
+    app.run(main)
