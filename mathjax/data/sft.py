@@ -242,8 +242,9 @@ class Slot:
     """The row stream of one batch row: its examples, reshuffled and repacked every epoch."""
 
     def __init__(self, slot_id: int, members: np.ndarray, lengths: np.ndarray, seq_len: int, seed: int,
-                 shuffle: bool, pack_rows: bool):
+                 shuffle: bool, pack_rows: bool, repeat: bool = True):
         self.slot_id = slot_id
+        self.repeat = repeat
         self.members = members  # store indices, ordered by record index
         self._lengths = lengths
         self._seq_len = seq_len
@@ -268,6 +269,8 @@ class Slot:
         """``(epoch, row)`` of the row this slot contributes at ``step`` (row -1: empty slot)."""
         if len(self.members) == 0:
             return 0, -1
+        if not self.repeat and step >= len(self.rows(0)):
+            return 1, -1  # one pass only (eval): padding rows after the slot's last row
         while not self._ends or self._ends[-1] <= step:
             self.rows(len(self._epochs))
         epoch = bisect.bisect_right(self._ends, step)
@@ -385,7 +388,7 @@ class SFTBatches:
     """Batches of packed rows for this process; ``batch(step)`` is a pure function of the step."""
 
     def __init__(self, layout: BatchLayout, store: TokenStore, slot_of_record: np.ndarray, options: SFTDataOptions,
-                 seed: int, shuffle: bool, stats: DataStats):
+                 seed: int, shuffle: bool, stats: DataStats, repeat: bool = True):
         self.layout = layout
         self.store = store
         self.stats = stats
@@ -394,7 +397,7 @@ class SFTBatches:
         slot_of_example = slot_of_record[store.index] if len(store) else np.zeros((0,), np.int64)
         self.slots = {
             int(s): Slot(int(s), np.nonzero(slot_of_example == s)[0], store.lengths, options.seq_len, seed,
-                         shuffle, options.pack)
+                         shuffle, options.pack, repeat)
             for s in layout.local_slots.reshape(-1)
         }
 
@@ -451,11 +454,15 @@ def build_batches(
     options: SFTDataOptions,
     seed: int,
     shuffle: bool = True,
+    repeat: bool = True,
     hf_dataset: str = "",
     hf_config: str = "",
     split: str = "train",
 ) -> SFTBatches:
     """Reads this process's share of the records and returns its batch stream.
+
+    ``shuffle=False, repeat=False`` gives one ordered pass (eval sets): slots
+    that run out yield padding rows.
 
     Collective in multi-process runs: every process must call it. A bad record
     fails every process (the failing one with the error naming file and line).
@@ -478,4 +485,4 @@ def build_batches(
     stats = sum_stats(stats)
     if stats.examples == 0:
         raise ValueError(f"no usable examples in {files or hf_dataset}: {stats.summary()}")
-    return SFTBatches(layout, store, slot_of, options, seed, shuffle, stats)
+    return SFTBatches(layout, store, slot_of, options, seed, shuffle, stats, repeat)

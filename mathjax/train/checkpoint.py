@@ -160,21 +160,35 @@ def read_train_config(workdir: str) -> dict | None:
         return json.load(f)
 
 
+def is_workdir(path: str) -> bool:
+    """True for a training workdir (model config + checkpoints dir)."""
+    return os.path.isfile(os.path.join(path, MODEL_CONFIG_FILE)) and os.path.isdir(os.path.join(path, CHECKPOINT_DIR))
+
+
 def load_workdir_params(workdir: str, mesh: Mesh, dtype=None, step: int | None = None, **config_overrides):
     """Params of a training workdir's latest (or given) checkpoint, restored straight into shards.
 
-    Returns ``(ModelConfig, params, tokenizer_path or None)``. ``dtype`` casts
-    the params while restoring; ``config_overrides`` change ModelConfig fields
-    (``dtype``, ``remat_policy``, ...).
+    Returns ``(ModelConfig, params, tokenizer_path or None)``.
+
+    Args:
+      workdir: a directory written by :func:`mathjax.train.trainer.train`.
+      mesh: target mesh.
+      dtype: parameter dtype to restore into (cast while reading); also the
+        config's ``param_dtype`` and, unless overridden, its compute ``dtype``.
+        None keeps the stored (float32) params and the stored config.
+      step: a checkpoint step; default the latest complete one.
+      config_overrides: ModelConfig fields to change (``remat_policy``, ...).
     """
-    config = read_model_config(workdir).replace(**config_overrides)
+    stored = read_model_config(workdir)
+    if dtype is not None:
+        config_overrides = {"dtype": jnp.dtype(dtype).name, **config_overrides, "param_dtype": jnp.dtype(dtype).name}
+    config = stored.replace(**config_overrides)
     manager = CheckpointManager(workdir, keep=0, async_save=False)
     try:
         step = manager.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"{workdir}/{CHECKPOINT_DIR}: no complete checkpoint")
-        stored = read_model_config(workdir)
-        target = abstract_sharded_params(stored, mesh, dtype=jnp.dtype(dtype or stored.param_dtype))
+        target = abstract_sharded_params(stored, mesh, dtype=jnp.dtype(config.param_dtype))
         params = manager.restore_params(step, target)
     finally:
         manager.close()

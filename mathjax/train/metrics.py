@@ -55,6 +55,25 @@ def peak_flops_per_device(device: Any = None, dtype: str = "bfloat16", cpu_flops
     return None
 
 
+def measured_cpu_peak(n: int = 1024, reps: int = 4) -> float:
+    """Sustained float32 FLOP/s of a jitted square matmul on this host's first device.
+
+    The CPU stand-in for a datasheet peak when ``peak_flops_cpu`` is not set
+    (about a second on a laptop); MFU is then relative to what XLA's matmul
+    reaches here.
+    """
+    import jax.numpy as jnp
+
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    t = time.perf_counter()
+    for _ in range(reps):
+        out = f(a)
+    out.block_until_ready()
+    return 2 * n**3 * reps / (time.perf_counter() - t)
+
+
 def mfu(flops_per_token: float, tokens_per_sec: float, peak_per_device: float | None, num_devices: int) -> float | None:
     """Model FLOPs utilisation: achieved model FLOP/s over the devices' peak."""
     if not peak_per_device:
@@ -157,6 +176,11 @@ class Throughput:
     def reset(self, step: int) -> None:
         self._t0 = self._last_t = time.perf_counter()
         self._last_step = self._start_step = step
+
+    def exclude(self, seconds: float) -> None:
+        """Leaves out time spent outside training steps (eval, checkpoint copies)."""
+        self._t0 += seconds
+        self._last_t += seconds
 
     def update(self, step: int, tokens_per_step: float) -> dict[str, float]:
         now = time.perf_counter()

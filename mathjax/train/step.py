@@ -20,23 +20,41 @@ from jax.sharding import Mesh
 from mathjax.model import llama
 from mathjax.model.attention import SegmentContext
 from mathjax.model.config import ModelConfig
-from mathjax.parallel.rules import activate, active_mesh, constrain
+from mathjax.parallel.rules import activate, constrain
 from mathjax.train.state import TrainState, replicated, state_shardings
 
 Batch = dict[str, jax.Array]
 
 
+def _target_mask(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    # An iota comparison instead of a gather: elementwise, so it fuses with the
+    # surrounding reductions and stays local when the vocab is sharded.
+    vocab = jax.lax.broadcasted_iota(jnp.int32, logits.shape, logits.ndim - 1)
+    return vocab == targets[..., None]
+
+
+@jax.custom_vjp
 def _nll_sum(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
-    """Summed masked NLL of float32 logits ``[..., V]``."""
+    """Summed masked NLL of float32 logits ``[..., V]`` (fused softmax-cross-entropy gradient)."""
+    return _nll_fwd(logits, targets, mask)[0]
+
+
+def _nll_fwd(logits, targets, mask):
     logz = jax.nn.logsumexp(logits, axis=-1)
-    mesh = active_mesh()
-    if mesh is not None and mesh.shape.get("tensor", 1) > 1:
-        # Vocab is sharded over `tensor`: a one-hot contraction stays local
-        # (plus one small all-reduce); a gather would all-gather the logits.
-        target_logit = jnp.einsum("...v,...v->...", logits, jax.nn.one_hot(targets, logits.shape[-1], dtype=logits.dtype))
-    else:
-        target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
-    return jnp.sum((logz - target_logit) * mask)
+    target_logit = jnp.sum(jnp.where(_target_mask(logits, targets), logits, 0.0), axis=-1)
+    return jnp.sum((logz - target_logit) * mask), (logits, logz, targets, mask)
+
+
+def _nll_bwd(residuals, g):
+    # d/dlogits = mask * (softmax - onehot): one elementwise pass over [..., V],
+    # where autodiff would add a scatter for the gathered target logit.
+    logits, logz, targets, mask = residuals
+    probs = jnp.exp(logits - logz[..., None])
+    grad = (probs - _target_mask(logits, targets).astype(logits.dtype)) * (g * mask)[..., None]
+    return grad.astype(logits.dtype), None, None
+
+
+_nll_sum.defvjp(_nll_fwd, _nll_bwd)
 
 
 def nll_sum(config: ModelConfig, params: llama.Params, batch: Batch, loss_chunk: int = 0) -> jax.Array:

@@ -1,0 +1,51 @@
+"""Supervised fine-tuning (or from-scratch training) of a LLaMA-family model on math Q/A data.
+
+  python scripts/train_sft.py --config=configs/tiny.py --workdir=/tmp/run \
+      --config.data.train_files=train.jsonl --config.tokenizer=tokenizer_dir \
+      [--config.steps=300 --config.mesh=data:1,fsdp:-1,tensor:1 --config.init_from=HF_DIR] \
+      [--coordinator_address=HOST:PORT --num_processes=P --process_id=I]
+
+Any config key is overridable as --config.key=value. Re-running with the same
+workdir resumes from its latest checkpoint. Exits with status 143 after saving
+a checkpoint on SIGTERM (preemption). See mathjax/train/trainer.py.
+"""
+
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "ml_collections config file (configs/*.py).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics, resolved config.", required=True)
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process GPU/CPU).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process GPU/CPU).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-process GPU/CPU).")
+_PROGRESS = flags.DEFINE_bool("progress", None, "tqdm progress bar (default: when stderr is a terminal).")
+
+
+def main(argv):
+    del argv
+    from mathjax.parallel.mesh import initialize_distributed
+    from mathjax.train.config import request_host_devices
+
+    if _CONFIG.value is None:
+        raise app.UsageError("--config is required (e.g. --config=configs/tiny.py)")
+    # On CPU hosts, emulate as many devices as the mesh names (no-op elsewhere).
+    request_host_devices(_CONFIG.value.mesh, _NUM_PROCESSES.value or 1)
+
+    # Before anything touches a JAX backend.
+    initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    import jax
+
+    from mathjax.train.trainer import quiet_dependency_logs, train
+
+    quiet_dependency_logs()
+    if jax.process_index() != 0:
+        logging.set_verbosity(logging.WARNING)
+    result = train(_CONFIG.value, _WORKDIR.value, progress=_PROGRESS.value)
+    if result.preempted:
+        sys.exit(143)
+
+
+if __name__ == "__main__":
+    app.run(main)

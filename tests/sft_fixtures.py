@@ -1,0 +1,101 @@
+"""Small data, tokenizer and configs for the SFT data and trainer tests (no downloads, no ../shared)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+
+import ml_collections
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def arithmetic_records(n: int, seed: int = 0, start_id: int = 0) -> list[dict]:
+    """``{"id", "question", "answer", "final_answer"}`` records: two-step additions and products."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        a, b, c = rng.randint(1, 20), rng.randint(1, 20), rng.randint(1, 9)
+        s = a + b
+        extra = ("", " He is happy.", " Then he rests for a day.")[i % 3]
+        out.append({
+            "id": f"arith-{start_id + i}",
+            "question": f"Tom has {a} apples and gets {b} more.{extra} He has {c} bags of each. How many?",
+            "answer": f"{a} + {b} = {s}.\n{s} * {c} = {s * c}.\nThe answer is: {s * c}.",
+            "final_answer": str(s * c),
+        })
+    return out
+
+
+def write_jsonl(path: str, records, raw_lines: dict[int, str] | None = None) -> str:
+    """Writes records; ``raw_lines`` replaces given (0-based) lines by raw text (for bad-input tests)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for i, rec in enumerate(records):
+            f.write((raw_lines or {}).get(i, json.dumps(rec)) + "\n")
+    return str(path)
+
+
+def make_tokenizer(directory: str, vocab_size: int = 400) -> str:
+    """A LLaMA-style SentencePiece model (unk 0, bos 1, eos 2, pad 3) trained on arithmetic text."""
+    import sentencepiece as spm
+
+    from mathjax.data.templates import get_template
+
+    lines = []
+    for rec in arithmetic_records(300, seed=123):
+        lines.append(get_template("plain").format_prompt(rec["question"]))
+        lines.extend(rec["answer"].split("\n"))
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, model_type="bpe", vocab_size=vocab_size,
+        hard_vocab_limit=False, character_coverage=1.0, byte_fallback=True, split_digits=True,
+        add_dummy_prefix=False, remove_extra_whitespaces=False, normalization_rule_name="identity",
+        unk_id=0, bos_id=1, eos_id=2, pad_id=3, minloglevel=2, num_threads=1)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "tok.model")
+    with open(path, "wb") as f:
+        f.write(model.getvalue())
+    return path
+
+
+# A model small enough to compile and step in well under a second on 2 cores.
+TINY_MODEL = {"hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2}
+
+
+def tiny_config(train_files: str, tokenizer: str, **overrides) -> ml_collections.ConfigDict:
+    """configs/tiny.py shrunk for tests; ``overrides`` use dotted keys (``optimizer.lr``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tiny_config", os.path.join(REPO, "configs", "tiny.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    c = module.get_config()
+    for key, value in TINY_MODEL.items():
+        c.model_overrides[key] = value
+    c.data.train_files = train_files
+    c.tokenizer = tokenizer
+    c.seq_len = 128
+    c.batch_size = 8
+    c.steps = 6
+    c.checkpoint_every = 3
+    c.optimizer.lr = 3e-3
+    c.tensorboard = False
+    c.mesh = "data:2,fsdp:2,tensor:2"
+    for key, value in overrides.items():
+        set_key(c, key, value)
+    return c
+
+
+def set_key(config, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    node = config
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+
+
+def read_metrics(workdir: str) -> list[dict]:
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
