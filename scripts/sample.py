@@ -7,6 +7,11 @@
   python scripts/sample.py --model=DIR --dataset=gsm8k --output=gsm8k.jsonl ...
   python scripts/sample.py --merge --output=samples.jsonl      # join per-process shards
 
+  # Fit check: compile prefill and decode on abstract params and cache (nothing
+  # allocated; --model may be a preset name), print per-device memory and FLOPs, exit.
+  python scripts/sample.py --model=llama2_7b --dry_run --dry_run_devices=8 --mesh=data:8 \
+      --dtype=bfloat16 --batch_size=256 --num_samples=256 --max_new_tokens=512 --dry_run_prompt_len=512
+
 A restarted run skips the questions already in --output. With several
 processes (jax.distributed, or --process_count/--process_index for independent
 jobs) each writes its own shard; --merge joins them. See mathjax/sample/.
@@ -21,7 +26,7 @@ _INPUT = flags.DEFINE_string("input", None, "JSONL with `question`, and `id`/`an
 _DATASET = flags.DEFINE_string("dataset", None, "gsm8k | math | a file/dir load_eval_set accepts.")
 _SPLIT = flags.DEFINE_string("split", "test", "Split for --dataset.")
 _LIMIT = flags.DEFINE_integer("limit", None, "Only the first N questions.")
-_OUTPUT = flags.DEFINE_string("output", None, "Output JSONL.", required=True)
+_OUTPUT = flags.DEFINE_string("output", None, "Output JSONL (required unless --dry_run).")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 256, "Samples per question.")
 _TEMPERATURE = flags.DEFINE_float("temperature", 0.7, "Sampling temperature; 0 = greedy.")
 _TOP_P = flags.DEFINE_float("top_p", 1.0, "Nucleus sampling mass; 1 = off.")
@@ -40,6 +45,12 @@ _PROCESS_INDEX = flags.DEFINE_integer("process_index", None, "This process's sha
 _PROCESS_COUNT = flags.DEFINE_integer("process_count", None, "Number of shares (default: jax.process_count()).")
 _MERGE = flags.DEFINE_bool("merge", False, "Join the shards of --output and exit.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "tqdm progress bar.")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Fit check: compile the sampler on abstract params, print memory "
+                             "and FLOPs, exit. --model may then be a preset name (e.g. llama2_7b).")
+_DRY_RUN_PROMPT_LEN = flags.DEFINE_integer("dry_run_prompt_len", 512, "With --dry_run: longest prompt, in tokens.")
+_DRY_RUN_DEVICES = flags.DEFINE_integer("dry_run_devices", None, "With --dry_run on CPU: emulate this many devices.")
+_DEVICE_MEMORY_GIB = flags.DEFINE_float("device_memory_gib", None, "With --dry_run: memory per device to compare "
+                                        "against (default: what the backend reports; CPU reports none).")
 
 
 def main(argv):
@@ -49,6 +60,11 @@ def main(argv):
     from mathjax.parallel.mesh import initialize_distributed, make_mesh
     from mathjax.sample import SamplingRules, runner
 
+    if _DRY_RUN.value:
+        _dry_run()
+        return
+    if not _OUTPUT.value:
+        raise app.UsageError("--output is required")
     records = None
     if _INPUT.value and _DATASET.value:
         raise app.UsageError("give --input or --dataset, not both")
@@ -90,6 +106,24 @@ def main(argv):
     )
     logging.info("%s: %d questions written, %d skipped (already done). %s",
                  result.output_path, result.written, result.skipped, result.stats.summary())
+
+
+def _dry_run():
+    from mathjax.sample import SamplingRules
+    from mathjax.train import fit_check
+
+    if not _MODEL.value:
+        raise app.UsageError("--model is required (a model dir or a preset name such as llama2_7b)")
+    fit_check.emulate_devices(_DRY_RUN_DEVICES.value)  # before the first device query starts the backend
+    memory = int(_DEVICE_MEMORY_GIB.value * fit_check.GiB) if _DEVICE_MEMORY_GIB.value else None
+    reports = fit_check.sample_fit_check(
+        fit_check.sample_model_config(_MODEL.value, _DTYPE.value), _MESH.value, batch_size=_BATCH_SIZE.value,
+        num_samples=_NUM_SAMPLES.value, prompt_len=_DRY_RUN_PROMPT_LEN.value, max_new_tokens=_MAX_NEW_TOKENS.value,
+        rows_per_prompt=_ROWS_PER_PROMPT.value, kv_dtype=_KV_DTYPE.value,
+        rules=SamplingRules(temperature=_TEMPERATURE.value, top_p=_TOP_P.value, top_k=_TOP_K.value),
+        device_memory=memory,
+    )
+    fit_check.print_reports(reports)
 
 
 if __name__ == "__main__":

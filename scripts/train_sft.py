@@ -5,6 +5,11 @@
       [--config.steps=300 --config.mesh=data:1,fsdp:-1,tensor:1 --config.init_from=HF_DIR] \
       [--coordinator_address=HOST:PORT --num_processes=P --process_id=I]
 
+  # Fit check: compile the train step on abstract params (nothing allocated, no data
+  # or tokenizer read) and print per-device memory and FLOPs per step, then exit.
+  python scripts/train_sft.py --config=configs/llama2_7b_sft.py --workdir=/tmp/unused --dry_run \
+      --dry_run_devices=8 [--config.mesh=data:1,fsdp:4,tensor:2 --device_memory_gib=80]
+
 Any config key is overridable as --config.key=value. Re-running with the same
 workdir resumes from its latest checkpoint. Exits with status 143 after saving
 a checkpoint on SIGTERM (preemption). See mathjax/train/trainer.py.
@@ -21,6 +26,10 @@ _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of pr
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process GPU/CPU).")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-process GPU/CPU).")
 _PROGRESS = flags.DEFINE_bool("progress", None, "tqdm progress bar (default: when stderr is a terminal).")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Fit check: compile on abstract params, print memory and FLOPs, exit.")
+_DRY_RUN_DEVICES = flags.DEFINE_integer("dry_run_devices", None, "With --dry_run on CPU: emulate this many devices.")
+_DEVICE_MEMORY_GIB = flags.DEFINE_float("device_memory_gib", None, "With --dry_run: memory per device to compare "
+                                        "against (default: what the backend reports; CPU reports none).")
 
 
 def main(argv):
@@ -30,6 +39,10 @@ def main(argv):
 
     if _CONFIG.value is None:
         raise app.UsageError("--config is required (e.g. --config=configs/tiny.py)")
+    if _DRY_RUN.value:
+        from mathjax.train.fit_check import emulate_devices
+
+        emulate_devices(_DRY_RUN_DEVICES.value)
     # On CPU hosts, emulate as many devices as the mesh names (no-op elsewhere).
     request_host_devices(_CONFIG.value.mesh, _NUM_PROCESSES.value or 1)
 
@@ -42,6 +55,12 @@ def main(argv):
     quiet_dependency_logs()
     if jax.process_index() != 0:
         logging.set_verbosity(logging.WARNING)
+    if _DRY_RUN.value:
+        from mathjax.train.fit_check import GiB, print_reports, train_fit_check
+
+        memory = int(_DEVICE_MEMORY_GIB.value * GiB) if _DEVICE_MEMORY_GIB.value else None
+        print_reports([train_fit_check(_CONFIG.value, device_memory=memory)])
+        return
     result = train(_CONFIG.value, _WORKDIR.value, progress=_PROGRESS.value)
     if result.preempted:
         sys.exit(143)

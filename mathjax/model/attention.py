@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mathjax.model import splash
+
 _NEG = -1e30  # finite: a fully masked (padding) row gives a uniform, not NaN, softmax
 
 
@@ -98,14 +100,15 @@ def select_impl(requested: str) -> str:
     if requested in ("auto", None):
         # cuDNN flash attention was validated on an H100 (scripts/validate_device.py):
         # it matches the XLA path to bf16 rounding and lifts train MFU from 28% to 47-49%.
-        # Splash (TPU) stays opt-in until validated on a TPU.
-        return "cudnn" if backend == "gpu" else "xla"
+        # Splash matches the XLA path in Pallas interpret mode (tests/test_attention_kernels.py);
+        # shapes it cannot take fall back to xla in `splash.try_segment_attention`.
+        return {"gpu": "cudnn", "tpu": "splash"}.get(backend, "xla")
     if requested == "cudnn" and backend != "gpu":
         logging.warning("attention_impl=cudnn needs a GPU (backend is %s); using xla", backend)
         return "xla"
-    if requested == "splash":
-        # Not wired in yet (needs validation on a TPU); say so rather than pretend.
-        logging.warning("attention_impl=splash is not implemented yet (backend %s); using xla", backend)
+    if requested == "splash" and backend != "tpu" and not splash.interpret_mode():
+        logging.warning("attention_impl=splash needs a TPU (backend is %s; %s=1 interprets it); using xla",
+                        backend, splash.INTERPRET_ENV)
         return "xla"
     if requested not in ("xla", "cudnn", "splash"):
         raise ValueError(f"unknown attention_impl {requested!r}; expected auto, xla, cudnn or splash")
@@ -118,6 +121,10 @@ def segment_attention(
 ) -> jax.Array:
     """Training/scoring attention over packed rows (no cache)."""
     impl = select_impl(impl)
+    if impl == "splash":
+        out = splash.try_segment_attention(q, k, v, ctx.segment_ids, window)
+        if out is not None:
+            return out
     if impl == "cudnn" and q.dtype in (jnp.bfloat16, jnp.float16):
         # cuDNN flash attention: causal (and sliding window) by the kernel, packing by a segment mask.
         seg = ctx.segment_ids

@@ -1,0 +1,455 @@
+"""Fit check (``--dry_run``): compile the real train step or sampler on a mesh and report per-device memory and FLOPs.
+
+Nothing is allocated: params, optimizer state, batches and KV caches are
+``jax.ShapeDtypeStruct`` with their target shardings, and the jitted
+functions are only lowered and compiled. So a 70B model can be checked on a
+laptop against 8 emulated CPU devices, or on the target slice before a run.
+
+Figures per device:
+
+* params, optimizer state, batch / KV cache: exact, from each array's shard shape;
+* activations + temporaries: XLA's ``memory_analysis().temp_size_in_bytes`` of
+  the compiled program (on CPU, an estimate of the target: XLA:CPU schedules
+  differently, and its XLA attention materialises the ``[T, T]`` scores that
+  splash / cuDNN never hold);
+* FLOPs: counted from the traced program (every ``dot_general``, scans times
+  their length, remat recomputation included). XLA's ``cost_analysis()``
+  counts a loop body once, which undercounts a scanned layer stack by the
+  number of layers; it is reported alongside for reference only.
+
+Compile time stays small at any depth because training scans over layers (one
+compiled layer). The sampler unrolls its layers (per-layer caches updated in
+place), so its compile grows with depth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from mathjax.model import llama
+from mathjax.model.config import ModelConfig, get_preset
+from mathjax.model.partition import param_shardings
+from mathjax.parallel.mesh import make_mesh
+
+GiB = 1024**3
+
+
+# ---------------------------------------------------------------------------
+# Devices.
+
+
+def emulate_devices(count: int | None) -> None:
+    """Asks XLA's CPU platform for ``count`` devices (call before JAX's backend starts; no-op on GPU/TPU).
+
+    An explicit ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS`` wins.
+    """
+    if not count or count < 2:
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+
+
+def device_memory_limit(device: Any = None) -> int | None:
+    """Bytes the runtime lets JAX use on ``device`` (None on CPU, where it is not reported)."""
+    device = device or jax.devices()[0]
+    try:
+        stats = device.memory_stats()
+    except Exception:  # some backends raise instead of returning None
+        return None
+    return int(stats["bytes_limit"]) if stats and "bytes_limit" in stats else None
+
+
+# ---------------------------------------------------------------------------
+# Counting.
+
+
+def per_device_bytes(tree: Any) -> int:
+    """Bytes one device holds of a tree of sharded ``ShapeDtypeStruct`` (the largest shard per leaf)."""
+    total = 0
+    for leaf in jax.tree_util.tree_leaves(tree):
+        shape = leaf.sharding.shard_shape(leaf.shape) if getattr(leaf, "sharding", None) is not None else leaf.shape
+        total += math.prod(shape) * np.dtype(leaf.dtype).itemsize
+    return total
+
+
+def _dot_flops(eqn) -> float:
+    lhs, _ = (v.aval for v in eqn.invars[:2])
+    (contract_lhs, _), _ = eqn.params["dimension_numbers"]
+    contracted = math.prod(lhs.shape[d] for d in contract_lhs)
+    return 2.0 * math.prod(eqn.outvars[0].aval.shape) * contracted
+
+
+def matmul_flops(jaxpr: Any) -> tuple[float, bool]:
+    """``(FLOPs of every dot_general in a (closed) jaxpr, saw_while_loop)``, global shapes.
+
+    Scan bodies count ``length`` times; a ``cond`` counts its costliest
+    branch; a ``while`` body counts once (its trip count is dynamic: for the
+    sampler's decode loop that is exactly "one decode step"); a Pallas call
+    counts its kernel once per grid point.
+    """
+    from jax.extend.core import jaxprs_in_params
+
+    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+    total, saw_while = 0.0, False
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name == "dot_general":
+            total += _dot_flops(eqn)
+            continue
+        subs = [matmul_flops(j) for j in jaxprs_in_params(eqn.params)]
+        if not subs:
+            continue
+        saw_while |= name == "while" or any(w for _, w in subs)
+        if name == "cond":
+            total += max(f for f, _ in subs)
+            continue
+        repeat = 1
+        if name == "scan":
+            repeat = eqn.params["length"]
+        elif name == "pallas_call":
+            repeat = math.prod(getattr(eqn.params.get("grid_mapping"), "grid", ()) or (1,))
+        total += repeat * sum(f for f, _ in subs)
+    return total, saw_while
+
+
+def _xla_flops(compiled) -> float | None:
+    try:
+        cost = compiled.cost_analysis()
+    except Exception:  # not every backend implements it
+        return None
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost["flops"]) if cost and "flops" in cost else None
+
+
+# ---------------------------------------------------------------------------
+# Report.
+
+
+@dataclasses.dataclass
+class FitReport:
+    """One compiled program's per-device footprint and work.
+
+    ``memory`` maps a label to bytes per device, in print order; ``peak_bytes``
+    is XLA's view of the whole program: arguments + outputs not aliased to a
+    donated argument + temporaries.
+    """
+
+    title: str
+    mesh: dict[str, int]
+    platform: str
+    memory: dict[str, int]
+    peak_bytes: int
+    flops_per_step: float  # global, counted from the traced program
+    flops_per_device: float
+    flops_note: str
+    xla_flops_per_device: float | None
+    model_flops_per_step: float | None
+    lower_seconds: float
+    compile_seconds: float
+    device_memory: int | None = None
+    details: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def num_devices(self) -> int:
+        return math.prod(self.mesh.values())
+
+    @property
+    def fits(self) -> bool | None:
+        return None if self.device_memory is None else self.peak_bytes <= self.device_memory
+
+    def format(self) -> str:
+        mesh = ",".join(f"{k}:{v}" for k, v in self.mesh.items())
+        lines = [f"== fit check: {self.title}", f"   mesh {mesh} ({self.num_devices} x {self.platform})"]
+        lines += [f"   {d}" for d in self.details]
+        lines.append(f"   {'per device':<34}{'GiB':>10}")
+        for label, value in self.memory.items():
+            lines.append(f"   {label:<34}{value / GiB:>10.2f}")
+        total = f"   {'total (XLA peak estimate)':<34}{self.peak_bytes / GiB:>10.2f}"
+        if self.device_memory:
+            verdict = "fits" if self.fits else "DOES NOT FIT"
+            total += f"  of {self.device_memory / GiB:.1f} GiB device memory ({100 * self.peak_bytes / self.device_memory:.0f}%): {verdict}"
+        else:
+            total += "  (device memory unknown: pass --device_memory_gib)"
+        lines.append(total)
+        flops = f"   FLOPs {self.flops_note}: {self.flops_per_step:.3e} total, {self.flops_per_device:.3e} per device"
+        lines.append(flops)
+        if self.model_flops_per_step:
+            lines.append(f"   model FLOPs per step (6N + causal attention, as in MFU): {self.model_flops_per_step:.3e}")
+        if self.xla_flops_per_device is not None:
+            lines.append(f"   XLA cost_analysis flops per device (loop bodies counted once): {self.xla_flops_per_device:.3e}")
+        lines.append(f"   lower {self.lower_seconds:.1f} s, compile {self.compile_seconds:.1f} s")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out.update(num_devices=self.num_devices, fits=self.fits)
+        return out
+
+
+def _compile(jitted, *args, **kwargs):
+    """``(traced, compiled, lower_s, compile_s)`` of a jitted function on abstract arguments."""
+    t0 = time.perf_counter()
+    traced = jitted.trace(*args, **kwargs)
+    lowered = traced.lower()
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    return traced, compiled, t1 - t0, time.perf_counter() - t1
+
+
+def _peak(compiled) -> tuple[int, int]:
+    """``(peak bytes, temp bytes)`` per device from XLA's memory analysis."""
+    m = compiled.memory_analysis()
+    temp = int(m.temp_size_in_bytes)
+    peak = int(m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + temp
+               + m.generated_code_size_in_bytes)
+    return peak, temp
+
+
+def cpu_caveats(dtype: str, attention: str | None = None) -> list[str]:
+    """What a CPU compile gets wrong about an accelerator's memory (empty on GPU/TPU)."""
+    if jax.default_backend() != "cpu":
+        return []
+    notes = []
+    if jax.device_count() == 1:
+        notes.append("one CPU device: pass --dry_run_devices=N (or set the mesh sizes) to emulate N devices")
+    if attention == "xla":
+        notes.append("CPU uses XLA attention, which holds [T, T] scores per layer that splash (TPU) and "
+                     "cuDNN (GPU) never materialise: temporaries are an upper bound")
+    if dtype == "bfloat16":
+        notes.append("XLA:CPU runs bf16 matmuls in f32 and may keep f32 copies of bf16 operands (the "
+                     "sampler's bf16 weights: up to 2x their size); run --dry_run on the target for exact figures")
+    return [f"note: {n}" for n in notes]
+
+
+def _with_shardings(shapes: Any, shardings: Any) -> Any:
+    return jax.tree_util.tree_map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, shardings)
+
+
+# ---------------------------------------------------------------------------
+# Training.
+
+
+def _target_compute_dtype(name: str) -> str:
+    # A fit check answers "does it fit on the accelerator": `auto` means bf16
+    # there, even when the check itself runs on CPU (where training uses f32).
+    return "bfloat16" if name == "auto" else name
+
+
+def read_model_dir(path: str) -> ModelConfig | None:
+    """The architecture of a local HF dir, mathjax checkpoint or training workdir (no weights read)."""
+    from mathjax.model.checkpoint import is_mathjax_checkpoint, read_config
+    from mathjax.model.config import read_hf_config
+    from mathjax.train import checkpoint as ckpt
+
+    if not path or not os.path.isdir(path):
+        return None
+    if ckpt.is_workdir(path):
+        return ckpt.read_model_config(path)
+    if is_mathjax_checkpoint(path):
+        return read_config(path)
+    if os.path.isfile(os.path.join(path, "config.json")):
+        return read_hf_config(path)
+    return None
+
+
+def train_model_config(config) -> ModelConfig:
+    """The ModelConfig a train config describes, without tokenizer or weights.
+
+    ``init_from`` supplies the architecture when it is a local HF dir, mathjax
+    checkpoint or training workdir; otherwise the ``config.model`` preset with
+    its own vocabulary. Then ``model_overrides`` and the numerics.
+    """
+    from mathjax.train.trainer import model_overrides
+
+    base = read_model_dir(config.get("init_from") or "")
+    base = base or get_preset(config.model)
+    numerics = {"dtype": _target_compute_dtype(config.compute_dtype), "param_dtype": config.param_dtype,
+                "remat_policy": config.remat_policy}
+    if config.get("attention_impl"):
+        numerics["attention_impl"] = config.attention_impl
+    return base.replace(**model_overrides(config), **numerics)
+
+
+def train_fit_check(config, mesh: Mesh | str | None = None, device_memory: int | None = None) -> FitReport:
+    """Compiles ``make_train_step`` for ``config`` on abstract state and batch; nothing is allocated.
+
+    Args:
+      config: a train config (``configs/*_sft.py``); data and tokenizer are not read.
+      mesh: a Mesh or spec; default ``config.mesh`` over all devices.
+      device_memory: bytes per device to compare against; default: what the backend reports.
+    """
+    from mathjax.data.sft import BatchLayout
+    from mathjax.model.attention import select_impl
+    from mathjax.train.optimizer import make_optimizer
+    from mathjax.train.state import abstract_state
+    from mathjax.train.step import make_train_step
+
+    mesh = make_mesh(config.mesh if mesh is None else mesh)
+    model = train_model_config(config)
+    steps = int(config.steps) if config.get("steps") else 1000  # the schedule's length changes neither memory nor FLOPs
+    optimizer, schedule = make_optimizer(config.optimizer, model, steps)
+    state = abstract_state(model, mesh, optimizer)
+    layout = BatchLayout(mesh, config.batch_size, config.micro_batches, config.seq_len)
+    batch = {k: jax.ShapeDtypeStruct(layout.global_shape, jnp.int32, sharding=layout.sharding)
+             for k in ("tokens", "targets", "loss_mask", "segment_ids", "positions")}
+    loss_chunk = int(config.get("loss_chunk", 0) or 0)
+    step = make_train_step(model, optimizer, schedule, mesh, layout.sharding, loss_chunk)
+    traced, compiled, lower_s, compile_s = _compile(step, state, batch)
+    peak, temp = _peak(compiled)
+    flops, _ = matmul_flops(traced.jaxpr)
+    tokens = config.batch_size * config.seq_len
+    rows = config.batch_size // config.micro_batches // (mesh.shape["data"] * mesh.shape["fsdp"])
+    memory = {
+        f"params ({model.param_dtype})": per_device_bytes(state.params),
+        "optimizer state": per_device_bytes(state.opt_state),
+        "batch": per_device_bytes(batch),
+        "activations + temporaries": temp,
+    }
+    attention = select_impl(model.attention_impl)
+    details = [
+        f"model {config.model} ({model.num_params() / 1e9:.2f}B params), compute {model.dtype}, "
+        f"remat {model.remat_policy}, attention {attention}, loss_chunk {loss_chunk}",
+        f"batch {config.batch_size} x {config.seq_len} tokens = {config.micro_batches} micro-batch(es) of "
+        f"{rows} row(s) per data shard",
+    ] + cpu_caveats(model.dtype, attention)
+    return FitReport(
+        title=f"train {config.model}", mesh=dict(mesh.shape), platform=jax.devices()[0].platform,
+        memory=memory, peak_bytes=peak, flops_per_step=flops, flops_per_device=flops / mesh.size,
+        flops_note="per train step (counted, incl. remat)",
+        xla_flops_per_device=_xla_flops(compiled), model_flops_per_step=model.flops_per_token(config.seq_len) * tokens,
+        lower_seconds=lower_s, compile_seconds=compile_s,
+        device_memory=device_memory if device_memory is not None else device_memory_limit(), details=details,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Sampling.
+
+
+def sample_model_config(model: str, dtype: str = "float32") -> ModelConfig:
+    """A local model dir (HF, mathjax checkpoint, training workdir; config only) or a preset name."""
+    base = read_model_dir(model) or get_preset(model)
+    return base.replace(dtype=dtype, param_dtype=dtype)
+
+
+def _layer_shardings(stacked: NamedSharding) -> NamedSharding:
+    # unstack_layers drops the leading `layers` axis (never sharded: it is scanned over).
+    return NamedSharding(stacked.mesh, PartitionSpec(*tuple(stacked.spec)[1:]))
+
+
+def abstract_layer_params(config: ModelConfig, mesh: Mesh) -> llama.Params:
+    """Per-layer sharded ShapeDtypeStructs, as ``llama.unstack_layers`` gives the sampler."""
+    shapes = jax.eval_shape(llama.unstack_layers, llama.abstract_params(config))
+    shard = param_shardings(config, mesh)
+    layer = jax.tree_util.tree_map(_layer_shardings, shard["layers"])
+    shardings = {**shard, "layers": tuple(layer for _ in range(config.num_layers))}
+    return _with_shardings(shapes, shardings)
+
+
+def sample_fit_check(
+    config: ModelConfig, mesh: Mesh | str, batch_size: int = 256, num_samples: int = 256,
+    prompt_len: int = 512, max_new_tokens: int = 512, rows_per_prompt: int | None = None,
+    kv_dtype: str | None = None, rules: Any = None, prefill_batch: int = 4, first_segment: int = 64,
+    device_memory: int | None = None,
+) -> list[FitReport]:
+    """Compiles the sampler's prefill and full-window decode loop on abstract params and cache.
+
+    Shapes follow :class:`mathjax.sample.Sampler`: ``batch_size`` rows as
+    prompt slots x rows per slot, prompts padded to their power-of-two bucket.
+    Returns ``[prefill report, decode report]`` (decode FLOPs: one step).
+    """
+    from mathjax.sample import cache as cache_lib
+    from mathjax.sample.decode import RowState, make_decode_fn
+    from mathjax.sample.prefill import bucket_length, make_prefill_fn
+    from mathjax.sample.sampler import Sampler
+    from mathjax.sample.sampling import SamplingRules
+
+    mesh = make_mesh(mesh, devices=jax.local_devices()) if isinstance(mesh, str) else mesh
+    rules = rules or SamplingRules(temperature=0.7)
+    # Reuse the sampler's own choice of rows per prompt slot (it reads only these fields).
+    probe = Sampler.__new__(Sampler)
+    probe.batch_size, probe.rows_per_prompt, probe.mesh = batch_size, rows_per_prompt, mesh
+    r = probe._rows_for(num_samples)
+    layout = cache_lib.make_layout(config, batch_size // r, r, bucket_length(prompt_len - 1), max_new_tokens,
+                                   kv_dtype, first_segment)
+    params = abstract_layer_params(config, mesh)
+    cache_shapes = jax.eval_shape(lambda: cache_lib.init_cache(mesh, layout))  # traced, never run
+    cache = _with_shardings(cache_shapes, cache_lib.cache_shardings(mesh, layout))
+    device_memory = device_memory if device_memory is not None else device_memory_limit()
+    platform = jax.devices()[0].platform
+    common = [
+        f"model {config.num_params() / 1e9:.2f}B params ({config.param_dtype}), KV cache {layout.dtype}",
+        f"batch {layout.batch} rows = {layout.groups} prompt slots x {r} rows; prompt bucket {layout.prefix_len}, "
+        f"{max_new_tokens} new tokens in segments {list(layout.segments)}",
+    ] + cpu_caveats(config.dtype)
+    reports = []
+
+    tokens = jax.ShapeDtypeStruct((prefill_batch, layout.prefix_len), jnp.int32)
+    slots = jax.ShapeDtypeStruct((prefill_batch,), jnp.int32)
+    traced, compiled, lower_s, compile_s = _compile(make_prefill_fn(config, mesh, layout), params, cache, tokens, slots)
+    peak, temp = _peak(compiled)
+    reports.append(FitReport(
+        title=f"sample prefill ({prefill_batch} prompts x {layout.prefix_len} tokens)", mesh=dict(mesh.shape),
+        platform=platform,
+        memory={f"params ({config.param_dtype})": per_device_bytes(params), "KV cache": per_device_bytes(cache),
+                "activations + temporaries": temp},
+        peak_bytes=peak, **_sampler_flops(traced, compiled, mesh), flops_note="per prefill call",
+        model_flops_per_step=None, lower_seconds=lower_s,
+        compile_seconds=compile_s, device_memory=device_memory, details=common,
+    ))
+
+    rows = cache_lib.row_sharding(mesh, layout)
+    b = layout.batch
+    state = RowState(
+        tokens=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
+        lengths=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
+        active=jax.ShapeDtypeStruct((b,), jnp.bool_, sharding=rows),
+        finish=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
+        question_hash=jax.ShapeDtypeStruct((b,), jnp.uint32, sharding=rows),
+        sample_index=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
+        prefix_lengths=jax.ShapeDtypeStruct((layout.groups,), jnp.int32, sharding=rows),
+        out=jax.ShapeDtypeStruct((b, layout.tail_len), jnp.int32, sharding=cache_lib.row_sharding(mesh, layout, 2)),
+    )
+    key = jax.eval_shape(lambda: jax.random.key(0))
+    scalar = jax.ShapeDtypeStruct((), jnp.int32)
+    eos = tuple(config.eos_token_id) if isinstance(config.eos_token_id, list) else (config.eos_token_id or 2,)
+    decode = make_decode_fn(config, mesh, layout, rules, eos, ignore_eos=False)
+    traced, compiled, lower_s, compile_s = _compile(decode, params, cache, state, key, scalar, scalar,
+                                                    num_segments=len(layout.segments))
+    peak, temp = _peak(compiled)
+    reports.append(FitReport(
+        title=f"sample decode ({b} rows, full {layout.tail_len}-token tail window)", mesh=dict(mesh.shape),
+        platform=platform,
+        memory={f"params ({config.param_dtype})": per_device_bytes(params), "KV cache": per_device_bytes(cache),
+                "row state": per_device_bytes(state), "activations + temporaries": temp},
+        peak_bytes=peak, **_sampler_flops(traced, compiled, mesh), flops_note="per decode step (one token per row)",
+        model_flops_per_step=None, lower_seconds=lower_s,
+        compile_seconds=compile_s, device_memory=device_memory, details=common,
+    ))
+    return reports
+
+
+def _sampler_flops(traced, compiled, mesh: Mesh) -> dict[str, Any]:
+    # The sampler has no scans: XLA's per-device count is right (a while body
+    # once = one decode step) and, unlike total / devices, sees replicated work
+    # (e.g. a prefill batch smaller than the data axis runs on every device).
+    total = matmul_flops(traced.jaxpr)[0]
+    xla = _xla_flops(compiled)
+    return {"flops_per_step": total, "flops_per_device": xla if xla else total / mesh.size,
+            "xla_flops_per_device": None}
+
+
+def print_reports(reports: Sequence[FitReport]) -> None:
+    """Prints each report's table (stdout: it is the command's result)."""
+    for report in reports:
+        print(report.format(), flush=True)
