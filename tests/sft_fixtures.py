@@ -1,4 +1,4 @@
-"""Small data, tokenizer and configs for the SFT data and trainer tests (no downloads, no ../shared)."""
+"""Small data, tokenizer and configs for the SFT data and trainer tests (no downloads, no reference data sets)."""
 
 from __future__ import annotations
 
