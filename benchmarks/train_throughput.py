@@ -67,10 +67,10 @@ def build_mathjax(config, batch, micro: int):
     from mathjax.train.optimizer import make_optimizer
     from mathjax.train.state import create_state
     from mathjax.train.step import make_train_step
-    from mathjax.train.trainer import _numerics, model_overrides
+    from mathjax.train.trainer import model_overrides, numerics
 
     mesh = make_mesh(config.mesh)
-    model = get_preset(config.model, **model_overrides(config), **_numerics(config))
+    model = get_preset(config.model, **model_overrides(config), **numerics(config))
     layout = BatchLayout(mesh, config.batch_size, micro, config.seq_len)
     optimizer, schedule = make_optimizer(config.optimizer, model, total_steps=1000)
     holder = {"state": create_state(model, mesh, optimizer, config.seed)}

@@ -269,15 +269,11 @@ def train_model_config(config) -> ModelConfig:
     checkpoint or training workdir; otherwise the ``config.model`` preset with
     its own vocabulary. Then ``model_overrides`` and the numerics.
     """
-    from mathjax.train.trainer import model_overrides
+    from mathjax.train.trainer import model_overrides, numerics
 
     base = read_model_dir(config.get("init_from") or "")
     base = base or get_preset(config.model)
-    numerics = {"dtype": _target_compute_dtype(config.compute_dtype), "param_dtype": config.param_dtype,
-                "remat_policy": config.remat_policy}
-    if config.get("attention_impl"):
-        numerics["attention_impl"] = config.attention_impl
-    return base.replace(**model_overrides(config), **numerics)
+    return base.replace(**model_overrides(config), **numerics(config, _target_compute_dtype(config.compute_dtype)))
 
 
 def train_fit_check(config, mesh: Mesh | str | None = None, device_memory: int | None = None) -> FitReport:

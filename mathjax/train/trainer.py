@@ -96,8 +96,9 @@ def model_overrides(config) -> dict[str, Any]:
     return {k: v for k, v in dict(overrides).items() if v is not None}
 
 
-def _numerics(config) -> dict[str, Any]:
-    out = {"dtype": compute_dtype(config.compute_dtype), "param_dtype": config.param_dtype,
+def numerics(config, dtype: str | None = None) -> dict[str, Any]:
+    """The ModelConfig numerics a train config sets; ``dtype`` replaces the compute dtype this host resolves."""
+    out = {"dtype": dtype or compute_dtype(config.compute_dtype), "param_dtype": config.param_dtype,
            "remat_policy": config.remat_policy}
     if config.get("attention_impl"):
         out["attention_impl"] = config.attention_impl
@@ -120,7 +121,7 @@ def resolve_model_config(config, tokenizer, base: ModelConfig | None = None) -> 
                             pad_token_id=tokenizer.pad_id)
     elif tokenizer.vocab_size > base.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} ids but the model's vocabulary is {base.vocab_size}")
-    model = base.replace(**overrides, **_numerics(config))
+    model = base.replace(**overrides, **numerics(config))
     if model.max_position_embeddings < config.seq_len:
         logging.warning("seq_len=%d exceeds the model's max_position_embeddings=%d",
                         config.seq_len, model.max_position_embeddings)
@@ -306,7 +307,7 @@ def train(
     if config.get("compilation_cache_dir"):
         use_compilation_cache(config.compilation_cache_dir)
     mesh = make_mesh(config.mesh)
-    numerics = _numerics(config)
+    model_numerics = numerics(config)
     manager = ckpt.CheckpointManager(workdir, keep=config.keep_checkpoints, async_save=config.get("async_checkpoint", True))
     latest = manager.latest_step()
 
@@ -316,7 +317,7 @@ def train(
         base = ckpt.read_model_config(workdir)
         tokenizer_path = config.tokenizer or ckpt.workdir_tokenizer_path(workdir)
     elif config.init_from:
-        base, init_params, tokenizer_path = _load_initial_model(config, mesh, numerics)
+        base, init_params, tokenizer_path = _load_initial_model(config, mesh, model_numerics)
         tokenizer_path = config.tokenizer or tokenizer_path
     else:
         base, tokenizer_path = None, config.tokenizer
