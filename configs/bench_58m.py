@@ -15,7 +15,7 @@ def get_config():
     c.compute_dtype = "float32"
     c.param_dtype = "float32"
     c.remat_policy = "none"
-    c.loss_chunk = 0
+    c.loss_chunk = 128
     c.mesh = "data:1,fsdp:-1,tensor:1"
     c.optimizer.lr = 1e-4
     c.optimizer.weight_decay = 0.0

@@ -60,7 +60,7 @@ def _attend(impl, window, ctx, pos):
 # Selection.
 
 
-@pytest.mark.parametrize("backend,expected", [("cpu", "xla"), ("gpu", "cudnn"), ("tpu", "splash")])
+@pytest.mark.parametrize("backend,expected", [("cpu", "blockwise"), ("gpu", "cudnn"), ("tpu", "splash")])
 def test_auto_picks_the_backend_kernel(monkeypatch, backend, expected):
     monkeypatch.setattr(jax, "default_backend", lambda: backend)
     assert attn.select_impl("auto") == expected

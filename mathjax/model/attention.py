@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mathjax.model import splash
+from mathjax.model import blockwise, splash
 
 _NEG = -1e30  # finite: a fully masked (padding) row gives a uniform, not NaN, softmax
 
@@ -102,7 +102,9 @@ def select_impl(requested: str) -> str:
         # it matches the XLA path to bf16 rounding and lifts train MFU from 28% to 47-49%.
         # Splash matches the XLA path in Pallas interpret mode (tests/test_attention_kernels.py);
         # shapes it cannot take fall back to xla in `splash.try_segment_attention`.
-        return {"gpu": "cudnn", "tpu": "splash"}.get(backend, "xla")
+        # Blockwise (flash-style, causal blocks skipped) is the CPU training kernel:
+        # tests/test_blockwise_attention.py checks it against the xla path.
+        return {"gpu": "cudnn", "tpu": "splash", "cpu": "blockwise"}.get(backend, "xla")
     if requested == "cudnn" and backend != "gpu":
         logging.warning("attention_impl=cudnn needs a GPU (backend is %s); using xla", backend)
         return "xla"
@@ -110,8 +112,8 @@ def select_impl(requested: str) -> str:
         logging.warning("attention_impl=splash needs a TPU (backend is %s; %s=1 interprets it); using xla",
                         backend, splash.INTERPRET_ENV)
         return "xla"
-    if requested not in ("xla", "cudnn", "splash"):
-        raise ValueError(f"unknown attention_impl {requested!r}; expected auto, xla, cudnn or splash")
+    if requested not in ("xla", "cudnn", "splash", "blockwise"):
+        raise ValueError(f"unknown attention_impl {requested!r}; expected auto, xla, blockwise, cudnn or splash")
     return requested
 
 
@@ -132,6 +134,10 @@ def segment_attention(
             q, k, v, mask=seg[:, None, :, None] == seg[:, None, None, :], is_causal=True,
             local_window_size=None if window is None else (window - 1, 0), implementation="cudnn",
         )
+    if impl == "blockwise":
+        block = blockwise.block_size(q.shape[1])
+        if block < q.shape[1]:
+            return blockwise.blockwise_attention(q, k, v, ctx.segment_ids, positions, window, block)
     return masked_attention(q, k, v, segment_mask(ctx.segment_ids, positions, window))
 
 

@@ -52,7 +52,7 @@ class ModelConfig:
     dtype: str = "float32"
     param_dtype: str = "float32"
     remat_policy: str = "none"  # none | full | dots | dots_no_batch | save_qkv_proj
-    attention_impl: str = "auto"  # auto | xla | cudnn | splash
+    attention_impl: str = "auto"  # auto | xla | blockwise | cudnn | splash
 
     def __post_init__(self):
         if self.num_heads % self.num_kv_heads:

@@ -24,6 +24,7 @@ import numpy as np
 
 from mathjax.model import attention as attn_lib
 from mathjax.model.config import ModelConfig
+from mathjax.model.dense import dense
 from mathjax.model.rope import apply_rope, inverse_frequencies, rope_angles
 from mathjax.parallel.rules import constrain
 
@@ -65,7 +66,7 @@ class Attention(nn.Module):
 
         def project(name, heads, heads_axis):
             w = _param(self, name, init, (d, heads, hd), ("embed", heads_axis, "head_dim"))
-            y = jnp.einsum("btd,dhk->bthk", x, w.astype(dtype))
+            y = dense(x, w.reshape(d, heads * hd).astype(dtype)).reshape(*x.shape[:-1], heads, hd)
             if cfg.attention_bias:
                 b = _param(self, name.replace("_proj", "_bias"), nn.initializers.zeros, (heads, hd), (heads_axis, "head_dim"))
                 y = y + b.astype(dtype)
@@ -85,7 +86,7 @@ class Attention(nn.Module):
         else:
             raise TypeError(f"unknown attention context {type(ctx).__name__}")
         wo = _param(self, "o_proj", init, (h, hd, d), ("heads", "head_dim", "embed"))
-        out = jnp.einsum("bthk,hkd->btd", out, wo.astype(dtype))
+        out = dense(out.reshape(*out.shape[:-2], h * hd), wo.reshape(h * hd, d).astype(dtype))
         if cfg.attention_out_bias:
             out = out + _param(self, "o_bias", nn.initializers.zeros, (d,), ("norm",)).astype(dtype)
         return out, kv
@@ -105,9 +106,9 @@ class MLP(nn.Module):
         gate = _param(self, "gate_proj", init, (d, f), ("embed", "mlp"))
         up = _param(self, "up_proj", init, (d, f), ("embed", "mlp"))
         down = _param(self, "down_proj", init, (f, d), ("mlp", "embed"))
-        hidden = jax.nn.silu(x @ gate.astype(dtype)) * (x @ up.astype(dtype))
+        hidden = jax.nn.silu(dense(x, gate.astype(dtype))) * dense(x, up.astype(dtype))
         hidden = constrain(hidden, ("batch", "length", "act_mlp"))
-        return hidden @ down.astype(dtype)
+        return dense(hidden, down.astype(dtype))
 
 
 class DecoderLayer(nn.Module):
@@ -150,6 +151,17 @@ class Head(nn.Module):
         else:
             w = _param(self, "lm_head", _normal(cfg), (cfg.hidden_size, cfg.vocab_size), ("embed", "vocab"))
         return jnp.einsum("btd,dv->btv", x, w.astype(x.dtype), preferred_element_type=jnp.float32)
+
+
+def head_inputs(config: ModelConfig, params: Params, hidden: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(normed hidden [B, T, D], projection [D, V])`` in the compute dtype: what :class:`Head` multiplies.
+
+    For losses that fuse the projection with the softmax (``mathjax.train.fused_loss``).
+    """
+    head = params["head"]
+    x = RMSNorm(config).apply({"params": head["final_norm"]}, hidden)
+    w = params["embed"]["embedding"].T if config.tie_word_embeddings else head["lm_head"]
+    return x, w.astype(x.dtype)
 
 
 # ----------------------------------------------------------------------------

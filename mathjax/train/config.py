@@ -40,7 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.param_dtype = "float32"
     c.compute_dtype = "auto"
     c.remat_policy = "none"  # none | full | dots | dots_no_batch | save_qkv_proj
-    c.attention_impl = ""  # "" = the model's (auto); xla | cudnn | splash
+    c.attention_impl = ""  # "" = the model's (auto); xla | blockwise | cudnn | splash
     c.loss_chunk = 0  # >0: cross-entropy over sequence chunks of this size (saves [B,T,V] logits memory)
     # Parallelism: mesh axes data, fsdp, tensor; -1 takes the remaining devices.
     c.mesh = "data:1,fsdp:-1,tensor:1"

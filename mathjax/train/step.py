@@ -20,75 +20,28 @@ from jax.sharding import Mesh
 from mathjax.model import llama
 from mathjax.model.attention import SegmentContext
 from mathjax.model.config import ModelConfig
-from mathjax.parallel.rules import activate, constrain
+from mathjax.parallel.rules import activate
+from mathjax.train.fused_loss import linear_cross_entropy
 from mathjax.train.state import TrainState, replicated, state_shardings
 
 Batch = dict[str, jax.Array]
 
 
-def _target_mask(logits: jax.Array, targets: jax.Array) -> jax.Array:
-    # An iota comparison instead of a gather: elementwise, so it fuses with the
-    # surrounding reductions and stays local when the vocab is sharded.
-    vocab = jax.lax.broadcasted_iota(jnp.int32, logits.shape, logits.ndim - 1)
-    return vocab == targets[..., None]
-
-
-@jax.custom_vjp
-def _nll_sum(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
-    """Summed masked NLL of float32 logits ``[..., V]`` (fused softmax-cross-entropy gradient)."""
-    return _nll_fwd(logits, targets, mask)[0]
-
-
-def _nll_fwd(logits, targets, mask):
-    logz = jax.nn.logsumexp(logits, axis=-1)
-    target_logit = jnp.sum(jnp.where(_target_mask(logits, targets), logits, 0.0), axis=-1)
-    return jnp.sum((logz - target_logit) * mask), (logits, logz, targets, mask)
-
-
-def _nll_bwd(residuals, g):
-    # d/dlogits = mask * (softmax - onehot): one elementwise pass over [..., V],
-    # where autodiff would add a scatter for the gathered target logit.
-    logits, logz, targets, mask = residuals
-    probs = jnp.exp(logits - logz[..., None])
-    grad = (probs - _target_mask(logits, targets).astype(logits.dtype)) * (g * mask)[..., None]
-    return grad.astype(logits.dtype), None, None
-
-
-_nll_sum.defvjp(_nll_fwd, _nll_bwd)
-
-
 def nll_sum(config: ModelConfig, params: llama.Params, batch: Batch, loss_chunk: int = 0) -> jax.Array:
     """Summed NLL over ``batch["loss_mask"]`` of one ``[rows, seq_len]`` micro-batch.
 
-    ``loss_chunk > 0`` computes the output projection and the loss over
-    sequence chunks of that many tokens, recomputing each chunk's logits in the
-    backward pass, so the ``[rows, seq_len, vocab]`` float32 logits never
-    exist at once (they dominate activation memory for 32k+ vocabularies).
+    The output projection and the cross-entropy run as one fused op
+    (:func:`mathjax.train.fused_loss.linear_cross_entropy`) that forms its
+    gradient in the forward pass. ``loss_chunk > 0`` (a divisor of
+    ``seq_len``) runs it over sequence chunks of that many tokens, so that
+    only one ``[rows, loss_chunk, vocab]`` float32 block of logits exists at
+    a time (they dominate activation memory for 32k+ vocabularies).
     """
     mask = batch["loss_mask"].astype(jnp.float32)
     context = SegmentContext(batch["segment_ids"])
-    seq_len = batch["tokens"].shape[1]
-    if loss_chunk <= 0 or loss_chunk >= seq_len or seq_len % loss_chunk:
-        logits, _ = llama.forward(config, params, batch["tokens"], batch["positions"], context)
-        return _nll_sum(logits, batch["targets"], mask)
     hidden, _ = llama.forward(config, params, batch["tokens"], batch["positions"], context, return_hidden=True)
-    embedding = params["embed"]["embedding"] if config.tie_word_embeddings else None
-    head = llama.Head(config)
-    rows, n = hidden.shape[0], seq_len // loss_chunk
-
-    def split(x):  # [rows, seq, ...] -> [chunks, rows, chunk, ...]
-        return jnp.swapaxes(x.reshape(rows, n, loss_chunk, *x.shape[2:]), 0, 1)
-
-    @jax.checkpoint
-    def chunk_loss(total, xs):
-        h, targets, m = xs
-        logits = head.apply({"params": params["head"]}, h, embedding)
-        logits = constrain(logits, ("batch", "length", "act_vocab"))
-        return total + _nll_sum(logits, targets, m), None
-
-    total, _ = jax.lax.scan(chunk_loss, jnp.zeros((), jnp.float32),
-                            (split(hidden), split(batch["targets"]), split(mask)))
-    return total
+    x, w = llama.head_inputs(config, params, hidden)
+    return linear_cross_entropy(x, w, batch["targets"], mask, int(loss_chunk))
 
 
 def _micro(batch: Batch, i: int) -> Batch:
