@@ -7,7 +7,9 @@ Prints tokens/s and MFU for mathjax and, when torch is installed, for
 `transformers.LlamaForCausalLM` trained with AdamW in float32 on the same
 tokens (same config, same loss, gradient clipping, one optimizer step per
 batch), then their ratio. Both sides time ``--steps`` steps after
-``--warmup`` untimed ones (compilation, allocator warm-up). On CPU the MFU
+``--warmup`` untimed ones (compilation, allocator warm-up), each side in its
+own worker process, alternating step by step (``--noisolate``: both in this
+process). On CPU the MFU
 denominator is ``--config.peak_flops_cpu`` or, when 0, a measured large
 float32 matmul rate on this host (reported as such).
 """
@@ -29,6 +31,11 @@ _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per side (the sides alter
 _WARMUP = flags.DEFINE_integer("warmup", 1, "Untimed steps first per side (compilation, allocator warm-up).")
 _TORCH = flags.DEFINE_bool("torch", True, "Also time transformers (PyTorch) when installed.")
 _JSON = flags.DEFINE_string("json_out", "", "Also write the results here as JSON.")
+_ISOLATE = flags.DEFINE_bool(
+    "isolate", True,
+    "Run each side in its own worker process (still alternating step by step). In one shared process the "
+    "sides change each other's step times through the shared malloc heap (one side's freed pages are the "
+    "other's first touches): use --noisolate to see it.")
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "On CPU, split the host into this many XLA devices (data parallel over cores); 0 = XLA's default.")
 
@@ -136,6 +143,72 @@ def _timed(step) -> tuple[float, float]:
     return time.perf_counter() - t, loss
 
 
+def _build(name: str, config, batch, micro: int):
+    return build_mathjax(config, batch, micro) if name == "mathjax" else build_torch(config, batch)
+
+
+class _InProcess:
+    """One side built in this process."""
+
+    def __init__(self, name: str, config, batch, micro: int):
+        self._step, self.info = _build(name, config, batch, micro)
+
+    def step(self) -> tuple[float, float]:
+        return _timed(self._step)
+
+    def close(self) -> None:
+        pass
+
+
+def _serve(name: str, config, batch, micro: int, conn) -> None:
+    """Worker process: build one side, then time one step per request until told to stop."""
+    try:
+        step, info = _build(name, config, batch, micro)
+        conn.send(("ok", info))
+        while conn.recv():
+            conn.send(("ok", _timed(step)))
+    except Exception as e:  # report to the parent instead of hanging it
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+        raise
+
+
+class _Worker:
+    """One side in its own (spawned) process; the timing happens inside the worker."""
+
+    def __init__(self, name: str, config, batch, micro: int):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no shared heap, no forked JAX state
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(name, config, batch, micro, child), daemon=True)
+        self._proc.start()
+        self.name = name
+        self.info = self._reply()
+
+    def _reply(self):
+        try:
+            status, value = self._conn.recv()
+        except EOFError:
+            raise RuntimeError(f"{self.name} worker died (exit code {self._proc.exitcode})") from None
+        if status != "ok":
+            raise RuntimeError(f"{self.name} worker failed: {value}")
+        return value
+
+    def step(self) -> tuple[float, float]:
+        self._conn.send(True)
+        return self._reply()
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            try:
+                self._conn.send(False)
+            except (BrokenPipeError, OSError):
+                pass
+            self._proc.join(timeout=60)
+            if self._proc.is_alive():
+                self._proc.kill()
+
+
 def _summary(info: dict, times: list[float], loss: float, tokens: int, flops_per_token: float,
              peak_total: float | None) -> dict:
     med = statistics.median(times)
@@ -162,9 +235,7 @@ def main(argv):
           f"micro_batches {micro}, compute {config.compute_dtype}, params {config.param_dtype}, "
           f"remat {config.remat_policy}, loss_chunk {config.loss_chunk}, mesh {config.mesh}, {_cpus()} CPUs, "
           f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}", flush=True)
-    sides = {"mathjax": build_mathjax(config, batch, micro)}
-    ours_info = sides["mathjax"][1]
-    peak_total = (ours_info["peak_flops_per_device"] or 0) * ours_info["devices"] or None
+    names = ["mathjax"]
     if _TORCH.value:
         try:
             import torch  # noqa: F401
@@ -172,20 +243,28 @@ def main(argv):
         except ImportError:
             print("torch/transformers not installed: no comparison")
         else:
-            sides["torch"] = build_torch(config, batch)
-    for name, (step, _) in sides.items():
-        for _ in range(_WARMUP.value):
-            step()
-    # Alternate the two sides step by step so that load from other processes
-    # on a shared host hits both alike; report medians.
-    times = {name: [] for name in sides}
-    losses = {}
-    for _ in range(_STEPS.value):
-        for name, (step, _) in sides.items():
-            dt, losses[name] = _timed(step)
-            times[name].append(dt)
+            names.append("torch")
+    sides = {name: (_Worker if _ISOLATE.value else _InProcess)(name, config, batch, micro) for name in names}
+    ours_info = sides["mathjax"].info
+    peak_total = (ours_info["peak_flops_per_device"] or 0) * ours_info["devices"] or None
+    try:
+        for side in sides.values():
+            for _ in range(_WARMUP.value):
+                side.step()
+        # Alternate the two sides step by step so that load from other processes
+        # on a shared host hits both alike; report medians.
+        times = {name: [] for name in sides}
+        losses = {}
+        for _ in range(_STEPS.value):
+            for name, side in sides.items():
+                dt, losses[name] = side.step()
+                times[name].append(dt)
+    finally:
+        for side in sides.values():
+            side.close()
     results = {"config": json.loads(config.to_json_best_effort())}
-    for name, (_, info) in sides.items():
+    for name, side in sides.items():
+        info = side.info
         results[name] = _summary(info, times[name], losses[name], tokens, ours_info["flops_per_token"], peak_total)
         extra = ""
         if name == "mathjax" and peak_total:

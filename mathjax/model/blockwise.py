@@ -59,35 +59,56 @@ def _block_mask(segment_ids, positions, q0, q1, k0, k1, window):
     return mask[:, None, None]
 
 
-def _scores(qb, kb, scale):
-    """qb [B, c, K, G, D] x kb [B, s, K, D] -> float32 [B, K, G, c, s]."""
-    return jnp.einsum("btkgd,bskd->bkgts", qb, kb, preferred_element_type=jnp.float32) * scale
+def _to_heads(x: jax.Array, kv: int) -> jax.Array:
+    """[B, T, H, D] -> head-major [B, K, H // K, T, D]."""
+    b, t, h, d = x.shape
+    return x.reshape(b, t, kv, h // kv, d).transpose(0, 2, 3, 1, 4)
+
+
+def _from_heads(x: jax.Array) -> jax.Array:
+    """Inverse of :func:`_to_heads`."""
+    b, kv, g, t, d = x.shape
+    return x.transpose(0, 3, 1, 2, 4).reshape(b, t, kv * g, d)
+
+
+def _block_probs(qs, kh, segment_ids, positions, q0, q1, k0, window, m):
+    """Masked scores of query block ``[q0, q1)`` against keys ``[k0, q1)``: float32 [B, K, G, c, s].
+
+    ``m`` is the row offset to subtract before ``exp``: None returns the raw
+    masked scores, an array ``[B, K, G, c, 1]`` returns ``exp(scores - m)``.
+    """
+    s = jnp.einsum("bkgtd,bksd->bkgts", qs[:, :, :, q0:q1], kh[:, :, k0:q1], preferred_element_type=jnp.float32)
+    s = jnp.where(_block_mask(segment_ids, positions, q0, q1, k0, q1, window), s, _NEG)
+    return s if m is None else jnp.exp(s - m)
 
 
 def _blocks(t: int, block: int, window: int | None):
     for i in range(t // block):
-        yield i, i * block, (i + 1) * block, _first_key_block(i, block, window) * block
+        yield i * block, (i + 1) * block, _first_key_block(i, block, window) * block
+
+
+# Everything runs head-major ([B, K, G, T, D]: one transpose per tensor and
+# layer): every block matmul is then a plain batched matmul over (B, K), where
+# the token-major layout made XLA:CPU copy each block's operands first.
 
 
 def _forward(q, k, v, segment_ids, positions, window, block):
-    b, t, h, d = q.shape
-    kv = k.shape[2]
-    qg = q.reshape(b, t, kv, h // kv, d)
-    scale = d ** -0.5
+    """(out [B, T, H, D], residuals) with residuals = (scaled q, k, v head-major, out head-major, lse)."""
+    kv, d = k.shape[2], q.shape[3]
+    qs = _to_heads(q * jnp.asarray(d ** -0.5, q.dtype), kv)
+    kh, vh = _to_heads(k, kv)[:, :, 0], _to_heads(v, kv)[:, :, 0]
     outs, lses = [], []
-    for _, q0, q1, k0 in _blocks(t, block, window):
-        s = _scores(qg[:, q0:q1], k[:, k0:q1], scale)
-        s = jnp.where(_block_mask(segment_ids, positions, q0, q1, k0, q1, window), s, _NEG)
+    for q0, q1, k0 in _blocks(q.shape[1], block, window):
+        s = _block_probs(qs, kh, segment_ids, positions, q0, q1, k0, window, None)
         m = jnp.max(s, axis=-1, keepdims=True)
         p = jnp.exp(s - m)
         denom = jnp.sum(p, axis=-1, keepdims=True)
-        o = jnp.einsum("bkgts,bskd->btkgd", p.astype(v.dtype), v[:, k0:q1], preferred_element_type=jnp.float32)
-        # [B, K, G, c, 1] -> [B, c, K, G, 1] to scale o [B, c, K, G, D].
-        outs.append(o / jnp.moveaxis(denom, 3, 1))
-        lses.append((m + jnp.log(denom))[..., 0])
-    out = jnp.concatenate(outs, axis=1).astype(q.dtype).reshape(b, t, h, d)
-    lse = jnp.concatenate(lses, axis=-1)  # [B, K, G, T]
-    return out, lse
+        o = jnp.einsum("bkgts,bksd->bkgtd", p.astype(v.dtype), vh[:, :, k0:q1], preferred_element_type=jnp.float32)
+        outs.append((o / denom).astype(q.dtype))
+        lses.append(m + jnp.log(denom))
+    out_h = jnp.concatenate(outs, axis=3)  # [B, K, G, T, D]
+    lse = jnp.concatenate(lses, axis=3)  # [B, K, G, T, 1]
+    return _from_heads(out_h), (qs, kh, vh, out_h, lse)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
@@ -109,36 +130,38 @@ def blockwise_attention(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: j
 
 
 def _fwd(q, k, v, segment_ids, positions, window, block):
-    out, lse = _forward(q, k, v, segment_ids, positions, window, block)
-    return out, (q, k, v, segment_ids, positions, out, lse)
+    out, residuals = _forward(q, k, v, segment_ids, positions, window, block)
+    return out, (residuals, segment_ids, positions)
+
+
+def _pad_keys(x: jax.Array, k0: int, k1: int, t: int) -> jax.Array:
+    """[B, K, s, D] for keys [k0, k1) -> [B, K, T, D], zeros elsewhere (fuses into the accumulating add)."""
+    return jnp.pad(x, ((0, 0), (0, 0), (k0, t - k1), (0, 0)))
 
 
 def _bwd(window, block, residuals, dout):
-    q, k, v, segment_ids, positions, out, lse = residuals
-    b, t, h, d = q.shape
-    kv = k.shape[2]
-    g = h // kv
-    scale = d ** -0.5
-    qg = q.reshape(b, t, kv, g, d)
-    dog = dout.reshape(b, t, kv, g, d)
+    (qs, kh, vh, out_h, lse), segment_ids, positions = residuals
+    b, kv, g, t, d = qs.shape
+    doh = _to_heads(dout, kv)
     # delta_i = sum_d dout_i * out_i = sum_j p_ij dp_ij (the softmax Jacobian's diagonal term).
-    delta = jnp.einsum("btkgd,btkgd->bkgt", dog.astype(jnp.float32), out.reshape(b, t, kv, g, d).astype(jnp.float32))
+    delta = jnp.sum(doh.astype(jnp.float32) * out_h.astype(jnp.float32), axis=-1, keepdims=True)
     dq_blocks = []
-    dk = jnp.zeros(k.shape, jnp.float32)
-    dv = jnp.zeros(v.shape, jnp.float32)
-    for _, q0, q1, k0 in _blocks(t, block, window):
-        s = _scores(qg[:, q0:q1], k[:, k0:q1], scale)
-        s = jnp.where(_block_mask(segment_ids, positions, q0, q1, k0, q1, window), s, _NEG)
-        p = jnp.exp(s - lse[..., q0:q1, None])  # [B, K, G, c, s]
-        do_b = dog[:, q0:q1]
-        dv = dv.at[:, k0:q1].add(jnp.einsum("bkgts,btkgd->bskd", p.astype(v.dtype), do_b,
-                                            preferred_element_type=jnp.float32))
-        dp = jnp.einsum("btkgd,bskd->bkgts", do_b, v[:, k0:q1], preferred_element_type=jnp.float32)
-        ds = (p * (dp - delta[..., q0:q1, None]) * scale).astype(q.dtype)
-        dq_blocks.append(jnp.einsum("bkgts,bskd->btkgd", ds, k[:, k0:q1], preferred_element_type=jnp.float32))
-        dk = dk.at[:, k0:q1].add(jnp.einsum("bkgts,btkgd->bskd", ds, qg[:, q0:q1], preferred_element_type=jnp.float32))
-    dq = jnp.concatenate(dq_blocks, axis=1).reshape(b, t, h, d)
-    return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None, None
+    dk = jnp.zeros(kh.shape, jnp.float32)
+    dv = jnp.zeros(vh.shape, jnp.float32)
+    for q0, q1, k0 in _blocks(t, block, window):
+        p = _block_probs(qs, kh, segment_ids, positions, q0, q1, k0, window, lse[:, :, :, q0:q1])
+        do_b = doh[:, :, :, q0:q1]
+        dv = dv + _pad_keys(jnp.einsum("bkgts,bkgtd->bksd", p.astype(vh.dtype), do_b,
+                                       preferred_element_type=jnp.float32), k0, q1, t)
+        dp = jnp.einsum("bkgtd,bksd->bkgts", do_b, vh[:, :, k0:q1], preferred_element_type=jnp.float32)
+        ds = (p * (dp - delta[:, :, :, q0:q1])).astype(qs.dtype)
+        dq_blocks.append(jnp.einsum("bkgts,bksd->bkgtd", ds, kh[:, :, k0:q1], preferred_element_type=jnp.float32))
+        dk = dk + _pad_keys(jnp.einsum("bkgts,bkgtd->bksd", ds, qs[:, :, :, q0:q1],
+                                       preferred_element_type=jnp.float32), k0, q1, t)
+    # scores = (q * scale) . k: dq carries the scale, dk has it through the scaled q.
+    dq = _from_heads(jnp.concatenate(dq_blocks, axis=3) * d ** -0.5)
+    dk, dv = _from_heads(dk[:, :, None]), _from_heads(dv[:, :, None])
+    return dq.astype(qs.dtype), dk.astype(kh.dtype), dv.astype(vh.dtype), None, None
 
 
 blockwise_attention.defvjp(_fwd, _bwd)

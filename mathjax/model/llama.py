@@ -25,6 +25,7 @@ import numpy as np
 from mathjax.model import attention as attn_lib
 from mathjax.model.config import ModelConfig
 from mathjax.model.dense import dense
+from mathjax.model.swiglu import swiglu_mlp
 from mathjax.model.rope import apply_rope, inverse_frequencies, rope_angles
 from mathjax.parallel.rules import constrain
 
@@ -106,9 +107,7 @@ class MLP(nn.Module):
         gate = _param(self, "gate_proj", init, (d, f), ("embed", "mlp"))
         up = _param(self, "up_proj", init, (d, f), ("embed", "mlp"))
         down = _param(self, "down_proj", init, (f, d), ("mlp", "embed"))
-        hidden = jax.nn.silu(dense(x, gate.astype(dtype))) * dense(x, up.astype(dtype))
-        hidden = constrain(hidden, ("batch", "length", "act_mlp"))
-        return dense(hidden, down.astype(dtype))
+        return swiglu_mlp(x.astype(dtype), gate, up, down, lambda h: constrain(h, ("batch", "length", "act_mlp")))
 
 
 class DecoderLayer(nn.Module):
