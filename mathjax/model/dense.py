@@ -7,9 +7,9 @@ transposed. XLA:CPU picks ``dy`` (the larger one: ``[tokens, 1408]`` against
 elementwise op that produces it (the SiLU gradient), which then writes with a
 stride of one row per element; in the 58M benchmark those fusions took more
 time than the MLP's weight-gradient matmuls themselves. Here the backward
-pass transposes ``x`` explicitly behind an optimization barrier (so the
-transpose is not folded back into the dot) and multiplies ``x^T @ dy`` in the
-plain row-major form. On other backends (TPU, GPU) it is a plain matmul with
+pass transposes the narrower operand explicitly behind an optimization
+barrier (so the transpose is not folded back into the dot or into its
+producer) and multiplies in the plain row-major form (:func:`weight_grad`). On other backends (TPU, GPU) it is a plain matmul with
 autodiff: their dot emitters take transposed operands for free.
 """
 
@@ -36,13 +36,29 @@ def _fwd(x, w):
     return x @ w, (x, w)
 
 
+def weight_grad(after: jax.Array, x: jax.Array, dy: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(after, x^T @ dy)``: the float32 ``[in, out]`` weight gradient of ``x [..., in] @ w``.
+
+    The smaller of ``x`` and ``dy`` is transposed explicitly (``(dy^T @ x)^T``
+    when ``dy`` is narrower: the result's transpose is small). An optimization
+    barrier keeps the transpose from being folded into an elementwise producer
+    and makes the weight-gradient matmul wait for ``after`` (the input
+    gradient): two multithreaded matmuls side by side on a few cores each run
+    at under half speed.
+    """
+    x2 = x.reshape(-1, x.shape[-1])
+    dy2 = dy.reshape(-1, dy.shape[-1])
+    if x2.shape[1] <= dy2.shape[1]:
+        after, x_t = jax.lax.optimization_barrier((after, x2.T))
+        return after, jnp.matmul(x_t, dy2, preferred_element_type=jnp.float32)
+    after, dy_t = jax.lax.optimization_barrier((after, dy2.T))
+    return after, jnp.matmul(dy_t, x2, preferred_element_type=jnp.float32).T
+
+
 def _bwd(residuals, dy):
     x, w = residuals
     dx = jax.lax.dot_general(dy, w, (((dy.ndim - 1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
-    # The barrier also orders the two matmuls (x_t needs dx): run side by side, two
-    # multithreaded matmuls on a few cores fight over them and each runs at under half speed.
-    dx, x_t = jax.lax.optimization_barrier((dx, x.reshape(-1, x.shape[-1]).T))  # x_t [in, tokens], materialized
-    dw = jnp.matmul(x_t, dy.reshape(-1, dy.shape[-1]), preferred_element_type=jnp.float32)
+    dx, dw = weight_grad(dx, x, dy)
     return dx.astype(x.dtype), dw.astype(w.dtype)
 
 

@@ -7,8 +7,9 @@ six stacked ``[layers, tokens, ffn]`` buffers, a third of the 58M benchmark's
 step memory, written in the forward pass and first-touched every step).
 This VJP keeps only ``x``, ``x @ gate`` and ``x @ up`` and recomputes the
 cheap elementwise rest in the backward pass; ``x`` is transposed once for
-both weight gradients (see :mod:`mathjax.model.dense` for why the transposes
-are explicit). Other backends use the plain expression: their compilers
+both weight gradients and the down projection's gradient transposes the
+narrow ``dy``, not the hidden activations (see :mod:`mathjax.model.dense` for
+why the transposes are explicit). Other backends use the plain expression: their compilers
 already remat elementwise ops and take transposed matmul operands for free.
 """
 
@@ -20,7 +21,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from mathjax.model.dense import dense
+from mathjax.model.dense import dense, weight_grad
 
 
 def swiglu_mlp(x: jax.Array, gate: jax.Array, up: jax.Array, down: jax.Array,
@@ -34,11 +35,6 @@ def swiglu_mlp(x: jax.Array, gate: jax.Array, up: jax.Array, down: jax.Array,
     if jax.default_backend() != "cpu":
         return dense(constrain_hidden(jax.nn.silu(dense(x, gate)) * dense(x, up)), down)
     return _swiglu_cpu(x, gate, up, down, constrain_hidden)
-
-
-def _matmul_t(a_t: jax.Array, b: jax.Array) -> jax.Array:
-    """``a_t [in, tokens] @ b [tokens, out]`` in float32 (a weight gradient)."""
-    return jnp.matmul(a_t, b, preferred_element_type=jnp.float32)
 
 
 def _swiglu_fwd(x, gate, up, down, constrain_hidden):
@@ -55,17 +51,14 @@ def _swiglu_bwd(constrain_hidden, residuals, dy):
     silu = g.astype(f32) * sig
     h = constrain_hidden((silu * u.astype(f32)).astype(x.dtype))
     dh = jnp.matmul(dy, down.T, preferred_element_type=f32)
-    # Transposes behind a barrier, so XLA does not fold them into the
-    # elementwise producers as strided writes; the barrier also orders the
-    # matmuls (two at once on a few cores each run at under half speed).
-    dh, h_t = jax.lax.optimization_barrier((dh, h.reshape(-1, h.shape[-1]).T))
-    d_down = _matmul_t(h_t, dy.reshape(-1, dy.shape[-1]))
+    dh, d_down = weight_grad(dh, h, dy)  # transposes dy [tokens, D], not h [tokens, F]
     dg = constrain_hidden((dh * u.astype(f32) * sig * (1.0 + g.astype(f32) * (1.0 - sig))).astype(x.dtype))
     du = constrain_hidden((dh * silu).astype(x.dtype))
     dx = jnp.matmul(dg, gate.T, preferred_element_type=f32) + jnp.matmul(du, up.T, preferred_element_type=f32)
+    # x [tokens, D] is transposed once for both weight gradients.
     dx, x_t = jax.lax.optimization_barrier((dx, x.reshape(-1, x.shape[-1]).T))
-    d_gate = _matmul_t(x_t, dg.reshape(-1, dg.shape[-1]))
-    d_up = _matmul_t(x_t, du.reshape(-1, du.shape[-1]))
+    d_gate = jnp.matmul(x_t, dg.reshape(-1, dg.shape[-1]), preferred_element_type=f32)
+    d_up = jnp.matmul(x_t, du.reshape(-1, du.shape[-1]), preferred_element_type=f32)
     return dx.astype(x.dtype), d_gate.astype(gate.dtype), d_up.astype(up.dtype), d_down.astype(down.dtype)
 
 
