@@ -9,8 +9,9 @@ stride of one row per element; in the 58M benchmark those fusions took more
 time than the MLP's weight-gradient matmuls themselves. Here the backward
 pass transposes the narrower operand explicitly behind an optimization
 barrier (so the transpose is not folded back into the dot or into its
-producer) and multiplies in the plain row-major form (:func:`weight_grad`). On other backends (TPU, GPU) it is a plain matmul with
-autodiff: their dot emitters take transposed operands for free.
+producer) and multiplies in the plain row-major form (:func:`weight_grad`).
+On other backends (TPU, GPU) it is a plain matmul with autodiff: their dot
+emitters take transposed operands for free.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ def weight_grad(after: jax.Array, x: jax.Array, dy: jax.Array) -> tuple[jax.Arra
     The smaller of ``x`` and ``dy`` is transposed explicitly (``(dy^T @ x)^T``
     when ``dy`` is narrower: the result's transpose is small). An optimization
     barrier keeps the transpose from being folded into an elementwise producer
-    and makes the weight-gradient matmul wait for ``after`` (the input
-    gradient): two multithreaded matmuls side by side on a few cores each run
-    at under half speed.
+    and ties the weight-gradient matmul to ``after`` (the input gradient), so
+    XLA schedules it after that one where it can: two multithreaded matmuls
+    side by side on a few cores each run at about half speed (the runtime
+    still overlaps some pairs, as traced).
     """
     x2 = x.reshape(-1, x.shape[-1])
     dy2 = dy.reshape(-1, dy.shape[-1])
