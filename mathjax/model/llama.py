@@ -25,8 +25,8 @@ import numpy as np
 from mathjax.model import attention as attn_lib
 from mathjax.model.config import ModelConfig
 from mathjax.model.dense import dense
-from mathjax.model.swiglu import swiglu_mlp
 from mathjax.model.rope import apply_rope, inverse_frequencies, rope_angles
+from mathjax.model.swiglu import swiglu_mlp
 from mathjax.parallel.rules import constrain
 
 Params = dict[str, Any]

@@ -44,10 +44,17 @@ def _logits(x: jax.Array, w: jax.Array) -> jax.Array:
     return constrain(logits, ("batch", "length", "act_vocab"))
 
 
+def _target_mask(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """Boolean ``[..., V]``: True at each row's target. An iota comparison, not a
+    gather: elementwise, so it stays local when the vocabulary is sharded."""
+    vocab = jax.lax.broadcasted_iota(jnp.int32, logits.shape, logits.ndim - 1)
+    return vocab == targets[..., None]
+
+
 def _chunk_loss(logits: jax.Array, targets: jax.Array, mask: jax.Array):
     """(summed masked NLL, logsumexp [B, c]) of one chunk's float32 logits."""
     logz = jax.nn.logsumexp(logits, axis=-1)
-    target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+    target_logit = jnp.sum(jnp.where(_target_mask(logits, targets), logits, 0.0), axis=-1)
     return jnp.sum((logz - target_logit) * mask), logz
 
 
@@ -92,13 +99,12 @@ def _chunk_grads(xc, w, tc, mc):
     logits = _logits(xc, w)
     loss, logz = _chunk_loss(logits, tc, mc)
     # d loss / d logits = mask * (softmax - onehot(target)); one elementwise pass.
-    vocab = jax.lax.broadcasted_iota(jnp.int32, logits.shape, logits.ndim - 1)
     probs = jnp.exp(logits - logz[..., None])
-    dlogits = ((probs - (vocab == tc[..., None]).astype(jnp.float32)) * mc[..., None]).astype(xc.dtype)
+    dlogits = ((probs - _target_mask(logits, tc).astype(jnp.float32)) * mc[..., None]).astype(xc.dtype)
     dlogits = constrain(dlogits, ("batch", "length", "act_vocab"))
     dx = jnp.einsum("btv,dv->btd", dlogits, w, preferred_element_type=jnp.float32).astype(xc.dtype)
-    # Meant to order the two matmuls (side by side on a few cores each runs at half speed);
-    # XLA:CPU's thunk runtime still overlapped them in our traces, at no cost in total time.
+    # The barrier keeps dW's operand transposition out of the elementwise op that makes
+    # dlogits and asks for dW after dx (XLA:CPU's runtime still overlapped them in traces).
     dx, dlogits = jax.lax.optimization_barrier((dx, dlogits))
     dw = jnp.einsum("btd,btv->dv", xc, dlogits, preferred_element_type=jnp.float32)
     return loss, dx, dw
