@@ -129,7 +129,7 @@ def test_rows_of_a_slot_do_not_depend_on_other_slots(tok, mesh, tmp_path):
     full = sft.build_batches(path, tok, layout, _options(), seed=0)
     part = sft.BatchLayout(mesh, batch_size=8, micro_batches=1, seq_len=128)
     part.local_slots = part.local_slots[:, 2:5]
-    part.local_rows = (2, 5)
+    part.local_row_ids = part.local_row_ids[2:5]
     half = sft.build_batches(path, tok, part, _options(), seed=0)
     assert len(half.store) < len(full.store)  # only its share was tokenized
     for step in range(4):

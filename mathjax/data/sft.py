@@ -41,11 +41,10 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding
 
 from mathjax.data import sources
+from mathjax.data.layout import BatchLayout  # noqa: F401 - re-exported: callers build layouts via sft
 from mathjax.data.templates import Template, get_template
-from mathjax.parallel.rules import logical_to_spec
 
 BATCH_KEYS = ("tokens", "targets", "loss_mask", "segment_ids", "positions")
 
@@ -284,59 +283,6 @@ class Slot:
         """Epochs completed at ``step`` (fractional)."""
         epoch, row = self.locate(step)
         return float(epoch) if row < 0 else epoch + row / max(1, len(self.rows(epoch)))
-
-
-# ---------------------------------------------------------------------------
-# The global batch layout on the mesh.
-
-
-class BatchLayout:
-    """Global batch ``[micro_batches, batch_size // micro_batches, seq_len]`` on the mesh.
-
-    Rows of each micro-batch are split over the ``data`` x ``fsdp`` axes
-    (logical axis ``batch``). Global row ``m * rows_per_micro + r`` is slot
-    ``m * rows_per_micro + r``; this process builds only the rows its devices hold.
-    """
-
-    def __init__(self, mesh: Mesh, batch_size: int, micro_batches: int, seq_len: int):
-        if micro_batches < 1 or batch_size % micro_batches:
-            raise ValueError(f"batch_size={batch_size} must be a positive multiple of micro_batches={micro_batches}")
-        rows = batch_size // micro_batches
-        shards = mesh.shape["data"] * mesh.shape["fsdp"]
-        if rows % shards:
-            raise ValueError(
-                f"batch_size / micro_batches = {rows} rows per micro-batch must be divisible by "
-                f"data x fsdp = {shards} (mesh {dict(mesh.shape)})")
-        self.mesh = mesh
-        self.batch_size = batch_size
-        self.micro_batches = micro_batches
-        self.rows_per_micro = rows
-        self.seq_len = seq_len
-        self.global_shape = (micro_batches, rows, seq_len)
-        self.sharding = NamedSharding(mesh, logical_to_spec((None, "batch", "length"), self.global_shape, mesh))
-        me = jax.process_index()
-        owners: dict[tuple[int, int], set[int]] = {}
-        for device, index in self.sharding.devices_indices_map(self.global_shape).items():
-            span = index[1].indices(rows)[:2]
-            owners.setdefault(span, set()).add(device.process_index)
-        local = sorted(span for span, procs in owners.items() if me in procs)
-        lo, hi = local[0][0], local[-1][1]
-        if sum(b - a for a, b in local) != hi - lo:
-            raise ValueError(f"process {me} holds non-contiguous batch rows {local}; use a mesh whose "
-                             "data/fsdp axes split the devices by process")
-        self.local_rows = (lo, hi)
-        self.local_slots = np.asarray([[m * rows + r for r in range(lo, hi)] for m in range(micro_batches)], np.int64)
-        primary = [span for span, procs in owners.items() if min(procs) == me]
-        self.primary_slots = np.asarray(
-            sorted(m * rows + r for m in range(micro_batches) for a, b in primary for r in range(a, b)), np.int64)
-
-    @property
-    def local_shape(self) -> tuple[int, int, int]:
-        return (self.micro_batches, self.local_rows[1] - self.local_rows[0], self.seq_len)
-
-    def to_global(self, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-        """Process-local rows -> global sharded arrays (``make_array_from_process_local_data``)."""
-        return {k: jax.make_array_from_process_local_data(self.sharding, v, self.global_shape) for k, v in local.items()}
 
 
 # ---------------------------------------------------------------------------
