@@ -12,12 +12,19 @@
   python scripts/sample.py --model=llama2_7b --dry_run --dry_run_devices=8 --mesh=data:8 \
       --dtype=bfloat16 --batch_size=256 --num_samples=256 --max_new_tokens=512 --dry_run_prompt_len=512
 
+  # The same on a whole Cloud TPU slice (the mesh spans all its hosts), compiled by
+  # the TPU compiler on this host (pip install libtpu): exit 0 fits, 1 does not.
+  python scripts/sample.py --model=llama2_7b --dry_run --dry_run_topology=v4-32 --mesh=data:4,tensor:4 \
+      --dtype=bfloat16 --batch_size=256 --num_samples=256 --max_new_tokens=512 --dry_run_prompt_len=512
+
 A restarted run skips the questions already in --output. With several
 processes (jax.distributed, or --process_count/--process_index for independent
 jobs) each writes its own shard; --merge joins them. See mathjax/sample/.
 """
 
-import jax
+import os
+import sys
+
 from absl import app, flags, logging
 
 _MODEL = flags.DEFINE_string("model", None, "HF model dir, mathjax checkpoint or training workdir.")
@@ -49,20 +56,24 @@ _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Fit check: compile the sampler o
                              "and FLOPs, exit. --model may then be a preset name (e.g. llama2_7b).")
 _DRY_RUN_PROMPT_LEN = flags.DEFINE_integer("dry_run_prompt_len", 512, "With --dry_run: longest prompt, in tokens.")
 _DRY_RUN_DEVICES = flags.DEFINE_integer("dry_run_devices", None, "With --dry_run on CPU: emulate this many devices.")
+_DRY_RUN_TOPOLOGY = flags.DEFINE_string("dry_run_topology", None, "With --dry_run: a Cloud TPU accelerator type "
+                                        "(v4-32, v5litepod-64, v5p-128, v6e-16, ...) whose devices the mesh spans.")
 _DEVICE_MEMORY_GIB = flags.DEFINE_float("device_memory_gib", None, "With --dry_run: memory per device to compare "
                                         "against (default: what the backend reports; CPU reports none).")
 
 
 def main(argv):
     del argv
+    if _DRY_RUN.value:
+        _dry_run()
+        return
+    import jax
+
     import mathjax
     from mathjax.data.tokenizer import load_tokenizer
     from mathjax.parallel.mesh import initialize_distributed, make_mesh
     from mathjax.sample import SamplingRules, runner
 
-    if _DRY_RUN.value:
-        _dry_run()
-        return
     if not _OUTPUT.value:
         raise app.UsageError("--output is required")
     records = None
@@ -109,21 +120,34 @@ def main(argv):
 
 
 def _dry_run():
-    from mathjax.sample import SamplingRules
-    from mathjax.train import fit_check
-
     if not _MODEL.value:
         raise app.UsageError("--model is required (a model dir or a preset name such as llama2_7b)")
+    if _DRY_RUN_TOPOLOGY.value:
+        # The host's own backend is irrelevant; with libtpu installed on a non-TPU
+        # host, probing for a local TPU only prints errors.
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    from mathjax.sample import SamplingRules
+    from mathjax.sample import fit_check as sample_fit_check
+    from mathjax.train import fit_check
+
     fit_check.emulate_devices(_DRY_RUN_DEVICES.value)  # before the first device query starts the backend
     memory = int(_DEVICE_MEMORY_GIB.value * fit_check.GiB) if _DEVICE_MEMORY_GIB.value else None
-    reports = fit_check.sample_fit_check(
-        fit_check.sample_model_config(_MODEL.value, _DTYPE.value), _MESH.value, batch_size=_BATCH_SIZE.value,
-        num_samples=_NUM_SAMPLES.value, prompt_len=_DRY_RUN_PROMPT_LEN.value, max_new_tokens=_MAX_NEW_TOKENS.value,
-        rows_per_prompt=_ROWS_PER_PROMPT.value, kv_dtype=_KV_DTYPE.value,
-        rules=SamplingRules(temperature=_TEMPERATURE.value, top_p=_TOP_P.value, top_k=_TOP_K.value),
-        device_memory=memory,
-    )
+    try:
+        reports = sample_fit_check.sample_fit_check(
+            sample_fit_check.sample_model_config(_MODEL.value, _DTYPE.value), _MESH.value,
+            batch_size=_BATCH_SIZE.value, num_samples=_NUM_SAMPLES.value, prompt_len=_DRY_RUN_PROMPT_LEN.value,
+            max_new_tokens=_MAX_NEW_TOKENS.value, rows_per_prompt=_ROWS_PER_PROMPT.value, kv_dtype=_KV_DTYPE.value,
+            rules=SamplingRules(temperature=_TEMPERATURE.value, top_p=_TOP_P.value, top_k=_TOP_K.value),
+            device_memory=memory, topology=_DRY_RUN_TOPOLOGY.value,
+        )
+    except (RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
     fit_check.print_reports(reports)
+    for report in reports:
+        print(report.verdict(), flush=True)
+    if any(report.fits is False for report in reports):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

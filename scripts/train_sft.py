@@ -10,6 +10,12 @@
   python scripts/train_sft.py --config=configs/llama2_7b_sft.py --workdir=/tmp/unused --dry_run \
       --dry_run_devices=8 [--config.mesh=data:1,fsdp:4,tensor:2 --device_memory_gib=80]
 
+  # The same for a Cloud TPU slice, compiled by the real TPU compiler on this host
+  # (pip install libtpu; no TPU needed): memory against the chip's HBM, and the
+  # collectives of one step from the compiled HLO. Exit 0 fits, 1 does not.
+  python scripts/train_sft.py --config=configs/llama2_7b_sft.py --workdir=/tmp/unused --dry_run \
+      --dry_run_topology=v4-32 [--config.mesh=data:1,fsdp:-1,tensor:1]
+
 Any config key is overridable as --config.key=value. Re-running with the same
 workdir resumes from its latest checkpoint. Exits with status 143 after saving
 a checkpoint on SIGTERM (preemption). See mathjax/train/trainer.py.
@@ -28,6 +34,8 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (mu
 _PROGRESS = flags.DEFINE_bool("progress", None, "tqdm progress bar (default: when stderr is a terminal).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Fit check: compile on abstract params, print memory and FLOPs, exit.")
 _DRY_RUN_DEVICES = flags.DEFINE_integer("dry_run_devices", None, "With --dry_run on CPU: emulate this many devices.")
+_DRY_RUN_TOPOLOGY = flags.DEFINE_string("dry_run_topology", None, "With --dry_run: a Cloud TPU accelerator type "
+                                        "(v4-32, v5litepod-64, v5p-128, v6e-16, ...) to compile for.")
 _DEVICE_MEMORY_GIB = flags.DEFINE_float("device_memory_gib", None, "With --dry_run: memory per device to compare "
                                         "against (default: what the backend reports; CPU reports none).")
 
@@ -39,6 +47,9 @@ def main(argv):
 
     if _CONFIG.value is None:
         raise app.UsageError("--config is required (e.g. --config=configs/tiny.py)")
+    if _DRY_RUN.value and _DRY_RUN_TOPOLOGY.value:
+        _dry_run_topology()
+        return
     if _DRY_RUN.value:
         from mathjax.train.fit_check import emulate_devices
 
@@ -59,11 +70,36 @@ def main(argv):
         from mathjax.train.fit_check import GiB, print_reports, train_fit_check
 
         memory = int(_DEVICE_MEMORY_GIB.value * GiB) if _DEVICE_MEMORY_GIB.value else None
-        print_reports([train_fit_check(_CONFIG.value, device_memory=memory)])
+        report = train_fit_check(_CONFIG.value, device_memory=memory)
+        print_reports([report])
+        print(report.verdict(), flush=True)
+        if report.fits is False:
+            sys.exit(1)
         return
     result = train(_CONFIG.value, _WORKDIR.value, progress=_PROGRESS.value)
     if result.preempted:
         sys.exit(143)
+
+
+def _dry_run_topology():
+    """Compiles for a whole TPU slice from this host: no distributed start-up, no local accelerator."""
+    import os
+
+    # The host's own backend is irrelevant (and on a non-TPU host with libtpu
+    # installed, probing for a TPU only prints errors).
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    from mathjax.train.fit_check import GiB, print_reports, train_fit_check
+
+    memory = int(_DEVICE_MEMORY_GIB.value * GiB) if _DEVICE_MEMORY_GIB.value else None
+    try:
+        report = train_fit_check(_CONFIG.value, device_memory=memory, topology=_DRY_RUN_TOPOLOGY.value)
+    except (RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    print_reports([report])
+    print(report.verdict(), flush=True)
+    if not report.fits:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

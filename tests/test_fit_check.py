@@ -15,6 +15,7 @@ import pytest
 
 from mathjax.model.config import get_preset
 from mathjax.parallel.mesh import make_mesh
+from mathjax.sample import fit_check as sample_fit_check
 from mathjax.train import fit_check
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,7 +70,7 @@ def test_matmul_flops_multiply_scans_and_count_while_once():
 def test_sample_fit_check_kv_cache_and_params():
     config = get_preset("llama2_7b", dtype="bfloat16", param_dtype="bfloat16", num_layers=2)
     mesh = make_mesh("data:4,tensor:2")
-    prefill, decode = fit_check.sample_fit_check(config, mesh, batch_size=64, num_samples=16, prompt_len=100,
+    prefill, decode = sample_fit_check.sample_fit_check(config, mesh, batch_size=64, num_samples=16, prompt_len=100,
                                                  max_new_tokens=128, rows_per_prompt=16)
     print("\n" + prefill.format() + "\n" + decode.format())
     # bf16 weights over tensor:2 (embed dims are not fsdp-split here), KV heads over tensor:2.

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from mathjax.model import blockwise, splash
+from mathjax.parallel.rules import target_platform
 
 _NEG = -1e30  # finite: a fully masked (padding) row gives a uniform, not NaN, softmax
 
@@ -96,7 +97,7 @@ def segment_mask(segment_ids: jax.Array, positions: jax.Array, window: int | Non
 
 def select_impl(requested: str) -> str:
     """Resolves ``auto`` to the best kernel for the backend; falls back with a logged reason."""
-    backend = jax.default_backend()
+    backend = target_platform()
     if requested in ("auto", None):
         # cuDNN flash attention was validated on an H100 (scripts/validate_device.py):
         # it matches the XLA path to bf16 rounding and lifts train MFU from 28% to 47-49%.

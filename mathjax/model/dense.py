@@ -19,11 +19,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from mathjax.parallel.rules import target_platform
+
 
 def dense(x: jax.Array, w: jax.Array) -> jax.Array:
     """``x [..., in] @ w [in, out]`` -> ``[..., out]`` in x's dtype (w is cast to it)."""
     w = w.astype(x.dtype)
-    if jax.default_backend() != "cpu":
+    if target_platform() != "cpu":
         return x @ w
     return _dense_cpu(x, w)
 

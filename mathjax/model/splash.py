@@ -79,7 +79,9 @@ def unsupported_reason(
       mesh: the active mesh (None or one device: no sharding constraints).
       interpret: Pallas interpret mode; default from ``MATHJAX_SPLASH_INTERPRET``.
     """
-    backend = backend or jax.default_backend()
+    from mathjax.parallel.rules import target_platform
+
+    backend = backend or target_platform()
     interpret = interpret_mode() if interpret is None else interpret
     _, t, h, d = q_shape
     s, k = k_shape[1], k_shape[2]

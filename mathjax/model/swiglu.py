@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from mathjax.model.dense import dense, weight_grad
+from mathjax.parallel.rules import target_platform
 
 
 def swiglu_mlp(x: jax.Array, gate: jax.Array, up: jax.Array, down: jax.Array,
@@ -32,7 +33,7 @@ def swiglu_mlp(x: jax.Array, gate: jax.Array, up: jax.Array, down: jax.Array,
     sharding constraint under tensor parallelism).
     """
     gate, up, down = (w.astype(x.dtype) for w in (gate, up, down))
-    if jax.default_backend() != "cpu":
+    if target_platform() != "cpu":
         return dense(constrain_hidden(jax.nn.silu(dense(x, gate)) * dense(x, up)), down)
     return _swiglu_cpu(x, gate, up, down, constrain_hidden)
 

@@ -73,12 +73,14 @@ def make_mesh(spec: str | Mesh | None = None, devices: list | None = None) -> Me
     sizes = parse_mesh_spec(spec or "", len(devices))
     shape = tuple(sizes[a] for a in MESH_AXES)
     auto = (jax.sharding.AxisType.Auto,) * len(MESH_AXES)
-    if len(devices) == len(jax.devices()):
-        try:
-            # Topology-aware device order (ICI rings on TPU, NVLink islands on GPU).
-            return jax.make_mesh(shape, MESH_AXES, axis_types=auto)
-        except Exception as e:  # pragma: no cover - depends on the platform
-            logging.info("jax.make_mesh failed (%s); using the plain device order", e)
+    try:
+        # Topology-aware device order (ICI rings on TPU, NVLink islands on GPU);
+        # also for devices of a TPU topology described by libtpu (fit checks).
+        # On a pod this interleaves processes along the axes (v4-32 fsdp:16 runs
+        # through processes 0,1,2,3,0,1,...): the data layout handles any order.
+        return jax.make_mesh(shape, MESH_AXES, axis_types=auto, devices=devices)
+    except Exception as e:  # pragma: no cover - depends on the platform
+        logging.info("jax.make_mesh failed (%s); using the plain device order", e)
     return Mesh(np.asarray(devices).reshape(shape), MESH_AXES, axis_types=auto)
 
 

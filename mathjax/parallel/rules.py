@@ -106,6 +106,19 @@ def active_mesh() -> Mesh | None:
     return getattr(_ACTIVE, "mesh", None)
 
 
+def target_platform() -> str:
+    """The platform the traced program is for: the active mesh's devices, else JAX's default backend.
+
+    A fit check compiles for a TPU topology from a CPU host (``--dry_run_topology``);
+    kernel choices (splash vs blockwise attention, CPU-only backward rules)
+    must follow the target, not the host.
+    """
+    mesh = active_mesh()
+    if mesh is not None:
+        return mesh.devices.flat[0].platform
+    return jax.default_backend()
+
+
 def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
     """``with_sharding_constraint`` by logical names on the active mesh (no-op without one)."""
     mesh = active_mesh()

@@ -33,11 +33,10 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
-from mathjax.model import llama
 from mathjax.model.config import ModelConfig, get_preset
-from mathjax.model.partition import param_shardings
+from mathjax.parallel import hlo
 from mathjax.parallel.mesh import make_mesh
 
 GiB = 1024**3
@@ -158,6 +157,7 @@ class FitReport:
     compile_seconds: float
     device_memory: int | None = None
     details: list[str] = dataclasses.field(default_factory=list)
+    collectives: hlo.CollectiveStats | None = None  # per device per step, from the compiled HLO
 
     @property
     def num_devices(self) -> int:
@@ -187,12 +187,29 @@ class FitReport:
             lines.append(f"   model FLOPs per step (6N + causal attention, as in MFU): {self.model_flops_per_step:.3e}")
         if self.xla_flops_per_device is not None:
             lines.append(f"   XLA cost_analysis flops per device (loop bodies counted once): {self.xla_flops_per_device:.3e}")
+        if self.collectives is not None:
+            loops = (f" (a loop without a fixed trip count, counted once: {self.flops_note})"
+                     if self.collectives.dynamic_loops else "")
+            lines.append(f"   collectives per device, from the compiled HLO{loops}:")
+            lines += [f"     {line}" for line in self.collectives.lines()]
         lines.append(f"   lower {self.lower_seconds:.1f} s, compile {self.compile_seconds:.1f} s")
         return "\n".join(lines)
+
+    def verdict(self) -> str:
+        """One line: whether it fits, and why not."""
+        if self.device_memory is None:
+            return f"{self.title}: {self.peak_bytes / GiB:.2f} GiB per device (device memory unknown)"
+        if self.fits:
+            return (f"{self.title}: fits, {self.peak_bytes / GiB:.2f} of {self.device_memory / GiB:.1f} GiB "
+                    f"per device on {self.platform}")
+        largest = max(self.memory, key=self.memory.get)
+        return (f"{self.title}: DOES NOT FIT: {self.peak_bytes / GiB:.2f} GiB per device > "
+                f"{self.device_memory / GiB:.1f} GiB (largest part: {largest}, {self.memory[largest] / GiB:.2f} GiB)")
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out.update(num_devices=self.num_devices, fits=self.fits)
+        out["collectives"] = self.collectives.as_dict() if self.collectives is not None else None
         return out
 
 
@@ -215,12 +232,43 @@ def _peak(compiled) -> tuple[int, int]:
     return peak, temp
 
 
-def cpu_caveats(dtype: str, attention: str | None = None) -> list[str]:
+def collectives_of(compiled) -> hlo.CollectiveStats | None:
+    """Per-device collectives of a compiled program (None where the backend gives no HLO text)."""
+    try:
+        text = compiled.as_text()
+    except Exception:  # noqa: BLE001 - some backends do not print their executables
+        return None
+    return hlo.collectives(text) if text else None
+
+
+def fit_target(mesh: Mesh | str, topology: str | None, device_memory: int | None) -> tuple[Mesh, int | None]:
+    """``(mesh, bytes per device)`` for a fit check: over a TPU topology's devices, or this host's.
+
+    With ``topology`` (a Cloud TPU accelerator type such as ``v4-32``) the mesh
+    spans that slice's devices in the pod's own order and the memory is the
+    chip's HBM; the compile then runs the real TPU compiler.
+    """
+    if topology:
+        from mathjax.parallel.topology import slice_type, topology_devices
+
+        devices = topology_devices(topology)
+        memory = device_memory if device_memory is not None else slice_type(topology).hbm_bytes
+        return make_mesh(mesh, devices=devices), memory
+    mesh = make_mesh(mesh)
+    return mesh, device_memory if device_memory is not None else device_memory_limit()
+
+
+def mesh_platform(mesh: Mesh) -> str:
+    return mesh.devices.flat[0].platform
+
+
+def cpu_caveats(dtype: str, attention: str | None = None, mesh: Mesh | None = None) -> list[str]:
     """What a CPU compile gets wrong about an accelerator's memory (empty on GPU/TPU)."""
-    if jax.default_backend() != "cpu":
+    platform = mesh_platform(mesh) if mesh is not None else jax.default_backend()
+    if platform != "cpu":
         return []
     notes = []
-    if jax.device_count() == 1:
+    if (mesh.size if mesh is not None else jax.device_count()) == 1:
         notes.append("one CPU device: pass --dry_run_devices=N (or set the mesh sizes) to emulate N devices")
     if attention == "xla":
         notes.append("CPU uses XLA attention, which holds [T, T] scores per layer that splash (TPU) and "
@@ -229,10 +277,6 @@ def cpu_caveats(dtype: str, attention: str | None = None) -> list[str]:
         notes.append("XLA:CPU runs bf16 matmuls in f32 and may keep f32 copies of bf16 operands (the "
                      "sampler's bf16 weights: up to 2x their size); run --dry_run on the target for exact figures")
     return [f"note: {n}" for n in notes]
-
-
-def _with_shardings(shapes: Any, shardings: Any) -> Any:
-    return jax.tree_util.tree_map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, shardings)
 
 
 # ---------------------------------------------------------------------------
@@ -276,21 +320,29 @@ def train_model_config(config) -> ModelConfig:
     return base.replace(**model_overrides(config), **numerics(config, _target_compute_dtype(config.compute_dtype)))
 
 
-def train_fit_check(config, mesh: Mesh | str | None = None, device_memory: int | None = None) -> FitReport:
+def train_fit_check(config, mesh: Mesh | str | None = None, device_memory: int | None = None,
+                    topology: str | None = None) -> FitReport:
     """Compiles ``make_train_step`` for ``config`` on abstract state and batch; nothing is allocated.
 
     Args:
       config: a train config (``configs/*_sft.py``); data and tokenizer are not read.
-      mesh: a Mesh or spec; default ``config.mesh`` over all devices.
-      device_memory: bytes per device to compare against; default: what the backend reports.
+      mesh: a Mesh or spec; default ``config.mesh`` over all devices (of ``topology`` when given).
+      device_memory: bytes per device to compare against; default: what the backend
+        reports, or the chip's HBM for a topology.
+      topology: a Cloud TPU accelerator type (``v4-32``, ``v5litepod-64``, ...): compile
+        with the TPU compiler for that slice (needs ``libtpu``; no TPU needed).
     """
     from mathjax.data.sft import BatchLayout
     from mathjax.model.attention import select_impl
+    from mathjax.parallel.rules import activate
     from mathjax.train.optimizer import make_optimizer
     from mathjax.train.state import abstract_state
     from mathjax.train.step import make_train_step
 
-    mesh = make_mesh(config.mesh if mesh is None else mesh)
+    if isinstance(mesh, Mesh):
+        device_memory = device_memory if device_memory is not None else device_memory_limit()
+    else:
+        mesh, device_memory = fit_target(config.mesh if mesh is None else mesh, topology, device_memory)
     model = train_model_config(config)
     steps = int(config.steps) if config.get("steps") else 1000  # the schedule's length changes neither memory nor FLOPs
     optimizer, schedule = make_optimizer(config.optimizer, model, steps)
@@ -311,138 +363,26 @@ def train_fit_check(config, mesh: Mesh | str | None = None, device_memory: int |
         "batch": per_device_bytes(batch),
         "activations + temporaries": temp,
     }
-    attention = select_impl(model.attention_impl)
+    with activate(mesh):  # resolve `auto` for the target platform, not this host
+        attention = select_impl(model.attention_impl)
     details = [
         f"model {config.model} ({model.num_params() / 1e9:.2f}B params), compute {model.dtype}, "
         f"remat {model.remat_policy}, attention {attention}, loss_chunk {loss_chunk}",
         f"batch {config.batch_size} x {config.seq_len} tokens = {config.micro_batches} micro-batch(es) of "
         f"{rows} row(s) per data shard",
-    ] + cpu_caveats(model.dtype, attention)
+    ] + cpu_caveats(model.dtype, attention, mesh)
+    if topology:
+        details.insert(0, f"topology {topology}: TPU compiler via libtpu; processes "
+                          f"{sorted({d.process_index for d in mesh.devices.flat})[-1] + 1}")
     return FitReport(
-        title=f"train {config.model}", mesh=dict(mesh.shape), platform=jax.devices()[0].platform,
+        title=f"train {config.model}" + (f" on {topology}" if topology else ""), mesh=dict(mesh.shape),
+        platform=mesh_platform(mesh),
         memory=memory, peak_bytes=peak, flops_per_step=flops, flops_per_device=flops / mesh.size,
         flops_note="per train step (counted, incl. remat)",
         xla_flops_per_device=_xla_flops(compiled), model_flops_per_step=model.flops_per_token(config.seq_len) * tokens,
         lower_seconds=lower_s, compile_seconds=compile_s,
-        device_memory=device_memory if device_memory is not None else device_memory_limit(), details=details,
+        device_memory=device_memory, details=details, collectives=collectives_of(compiled),
     )
-
-
-# ---------------------------------------------------------------------------
-# Sampling.
-
-
-def sample_model_config(model: str, dtype: str = "float32") -> ModelConfig:
-    """A local model dir (HF, mathjax checkpoint, training workdir; config only) or a preset name."""
-    base = read_model_dir(model) or get_preset(model)
-    return base.replace(dtype=dtype, param_dtype=dtype)
-
-
-def _layer_shardings(stacked: NamedSharding) -> NamedSharding:
-    # unstack_layers drops the leading `layers` axis (never sharded: it is scanned over).
-    return NamedSharding(stacked.mesh, PartitionSpec(*tuple(stacked.spec)[1:]))
-
-
-def abstract_layer_params(config: ModelConfig, mesh: Mesh) -> llama.Params:
-    """Per-layer sharded ShapeDtypeStructs, as ``llama.unstack_layers`` gives the sampler."""
-    shapes = jax.eval_shape(llama.unstack_layers, llama.abstract_params(config))
-    shard = param_shardings(config, mesh)
-    layer = jax.tree_util.tree_map(_layer_shardings, shard["layers"])
-    shardings = {**shard, "layers": tuple(layer for _ in range(config.num_layers))}
-    return _with_shardings(shapes, shardings)
-
-
-def sample_fit_check(
-    config: ModelConfig, mesh: Mesh | str, batch_size: int = 256, num_samples: int = 256,
-    prompt_len: int = 512, max_new_tokens: int = 512, rows_per_prompt: int | None = None,
-    kv_dtype: str | None = None, rules: Any = None, prefill_batch: int = 4, first_segment: int = 64,
-    device_memory: int | None = None,
-) -> list[FitReport]:
-    """Compiles the sampler's prefill and full-window decode loop on abstract params and cache.
-
-    Shapes follow :class:`mathjax.sample.Sampler`: ``batch_size`` rows as
-    prompt slots x rows per slot, prompts padded to their power-of-two bucket.
-    Returns ``[prefill report, decode report]`` (decode FLOPs: one step).
-    """
-    from mathjax.sample import cache as cache_lib
-    from mathjax.sample.decode import RowState, make_decode_fn
-    from mathjax.sample.prefill import bucket_length, make_prefill_fn
-    from mathjax.sample.sampler import Sampler
-    from mathjax.sample.sampling import SamplingRules
-
-    mesh = make_mesh(mesh, devices=jax.local_devices()) if isinstance(mesh, str) else mesh
-    rules = rules or SamplingRules(temperature=0.7)
-    # Reuse the sampler's own choice of rows per prompt slot (it reads only these fields).
-    probe = Sampler.__new__(Sampler)
-    probe.batch_size, probe.rows_per_prompt, probe.mesh = batch_size, rows_per_prompt, mesh
-    r = probe._rows_for(num_samples)
-    layout = cache_lib.make_layout(config, batch_size // r, r, bucket_length(prompt_len - 1), max_new_tokens,
-                                   kv_dtype, first_segment)
-    params = abstract_layer_params(config, mesh)
-    cache_shapes = jax.eval_shape(lambda: cache_lib.init_cache(mesh, layout))  # traced, never run
-    cache = _with_shardings(cache_shapes, cache_lib.cache_shardings(mesh, layout))
-    device_memory = device_memory if device_memory is not None else device_memory_limit()
-    platform = jax.devices()[0].platform
-    common = [
-        f"model {config.num_params() / 1e9:.2f}B params ({config.param_dtype}), KV cache {layout.dtype}",
-        f"batch {layout.batch} rows = {layout.groups} prompt slots x {r} rows; prompt bucket {layout.prefix_len}, "
-        f"{max_new_tokens} new tokens in segments {list(layout.segments)}",
-    ] + cpu_caveats(config.dtype)
-    reports = []
-
-    tokens = jax.ShapeDtypeStruct((prefill_batch, layout.prefix_len), jnp.int32)
-    slots = jax.ShapeDtypeStruct((prefill_batch,), jnp.int32)
-    traced, compiled, lower_s, compile_s = _compile(make_prefill_fn(config, mesh, layout), params, cache, tokens, slots)
-    peak, temp = _peak(compiled)
-    reports.append(FitReport(
-        title=f"sample prefill ({prefill_batch} prompts x {layout.prefix_len} tokens)", mesh=dict(mesh.shape),
-        platform=platform,
-        memory={f"params ({config.param_dtype})": per_device_bytes(params), "KV cache": per_device_bytes(cache),
-                "activations + temporaries": temp},
-        peak_bytes=peak, **_sampler_flops(traced, compiled, mesh), flops_note="per prefill call",
-        model_flops_per_step=None, lower_seconds=lower_s,
-        compile_seconds=compile_s, device_memory=device_memory, details=common,
-    ))
-
-    rows = cache_lib.row_sharding(mesh, layout)
-    b = layout.batch
-    state = RowState(
-        tokens=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
-        lengths=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
-        active=jax.ShapeDtypeStruct((b,), jnp.bool_, sharding=rows),
-        finish=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
-        question_hash=jax.ShapeDtypeStruct((b,), jnp.uint32, sharding=rows),
-        sample_index=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
-        prefix_lengths=jax.ShapeDtypeStruct((layout.groups,), jnp.int32, sharding=rows),
-        out=jax.ShapeDtypeStruct((b, layout.tail_len), jnp.int32, sharding=cache_lib.row_sharding(mesh, layout, 2)),
-    )
-    key = jax.eval_shape(lambda: jax.random.key(0))
-    scalar = jax.ShapeDtypeStruct((), jnp.int32)
-    eos = tuple(config.eos_token_id) if isinstance(config.eos_token_id, list) else (config.eos_token_id or 2,)
-    decode = make_decode_fn(config, mesh, layout, rules, eos, ignore_eos=False)
-    traced, compiled, lower_s, compile_s = _compile(decode, params, cache, state, key, scalar, scalar,
-                                                    num_segments=len(layout.segments))
-    peak, temp = _peak(compiled)
-    reports.append(FitReport(
-        title=f"sample decode ({b} rows, full {layout.tail_len}-token tail window)", mesh=dict(mesh.shape),
-        platform=platform,
-        memory={f"params ({config.param_dtype})": per_device_bytes(params), "KV cache": per_device_bytes(cache),
-                "row state": per_device_bytes(state), "activations + temporaries": temp},
-        peak_bytes=peak, **_sampler_flops(traced, compiled, mesh), flops_note="per decode step (one token per row)",
-        model_flops_per_step=None, lower_seconds=lower_s,
-        compile_seconds=compile_s, device_memory=device_memory, details=common,
-    ))
-    return reports
-
-
-def _sampler_flops(traced, compiled, mesh: Mesh) -> dict[str, Any]:
-    # The sampler has no scans: XLA's per-device count is right (a while body
-    # once = one decode step) and, unlike total / devices, sees replicated work
-    # (e.g. a prefill batch smaller than the data axis runs on every device).
-    total = matmul_flops(traced.jaxpr)[0]
-    xla = _xla_flops(compiled)
-    return {"flops_per_step": total, "flops_per_device": xla if xla else total / mesh.size,
-            "xla_flops_per_device": None}
 
 
 def print_reports(reports: Sequence[FitReport]) -> None:
