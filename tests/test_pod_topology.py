@@ -264,3 +264,71 @@ def test_exit_1_with_one_line_when_it_does_not_fit(tmp_path):
     assert out.returncode == 1, out.stdout[-2000:] + out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1].startswith("train tiny on v4-8: DOES NOT FIT")
     assert math.isfinite(float(out.stdout.split("total (XLA peak estimate)")[1].split()[0]))
+
+
+# ---------------------------------------------------------------------------
+# Memory and traffic of the train step (issue: FSDP in the compute dtype, no replicated [V, D] float32).
+
+
+def _seven_b_config(layers: int, remat: str = "full"):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("c", os.path.join(REPO, "configs", "llama2_7b_sft.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    config.model_overrides.num_layers = layers
+    config.remat_policy = remat
+    return config
+
+
+@needs_libtpu
+def test_tpu_step_moves_no_float32_vocab_table():
+    """LLaMA-2 7B shapes (2 layers) on a v4-32: the embedding gradient is not all-reduced whole."""
+    import re
+
+    from mathjax.train import fit_check
+
+    captured = {}
+
+    def grab(compiled):
+        captured["text"] = compiled.as_text()
+        return hlo.collectives(captured["text"])
+
+    original = fit_check.collectives_of
+    fit_check.collectives_of = grab
+    try:
+        report = fit_check.train_fit_check(_seven_b_config(2), topology="v4-32")
+    finally:
+        fit_check.collectives_of = original
+    comps, _ = hlo.parse_computations(captured["text"])
+    big_f32 = []
+    for ops in comps.values():
+        for op in ops:
+            kind = hlo._kind(op.opcode)
+            for dtype, dims in re.findall(r"(\w+)\[([0-9,]+)\]", op.type) if kind else []:
+                shape = [int(d) for d in dims.split(",")]
+                if dtype == "f32" and math.prod(shape) >= 32000 * 4096 // 16 * 2:
+                    big_f32.append((kind, shape))
+                if kind == "all-gather" and len(shape) >= 2 and dtype.startswith(("f", "bf")):
+                    assert dtype == "bf16", (op.name, op.type)  # weights gathered in the compute dtype
+    assert big_f32 == []  # was: all-reduce f32[32000,4096] (500 MiB) every step
+    assert report.collectives.bytes["all-reduce"] < 1024**2
+
+
+def test_save_qkv_proj_saves_the_projections():
+    """The policy names q/k/v; it must save them (less recompute than `full`, more than `dots`)."""
+    from mathjax.train import fit_check
+
+    def flops(remat):
+        config = _seven_b_config(2, remat)
+        config.model_overrides.update(hidden_size=256, intermediate_size=512, num_heads=4, num_kv_heads=4,
+                                      vocab_size=512)
+        config.seq_len, config.batch_size, config.mesh = 128, 8, "data:1,fsdp:8,tensor:1"
+        return fit_check.train_fit_check(config).flops_per_step
+
+    full, qkv, none = flops("full"), flops("save_qkv_proj"), flops("none")
+    d, t, b, layers = 256, 128, 8, 2
+    qkv_matmuls = 2 * b * t * d * (3 * d) * layers  # the forward q/k/v projections no longer recomputed
+    assert full - qkv == pytest.approx(qkv_matmuls, rel=1e-6)
+    assert none < qkv < full

@@ -21,13 +21,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.ad_checkpoint import checkpoint_name
 
 from mathjax.model import attention as attn_lib
 from mathjax.model.config import ModelConfig
 from mathjax.model.dense import dense
 from mathjax.model.rope import apply_rope, inverse_frequencies, rope_angles
 from mathjax.model.swiglu import swiglu_mlp
-from mathjax.parallel.rules import constrain
+from mathjax.parallel.rules import active_mesh, constrain
 
 Params = dict[str, Any]
 Context = attn_lib.SegmentContext | attn_lib.CacheContext | attn_lib.SharedPrefixContext
@@ -71,7 +72,9 @@ class Attention(nn.Module):
             if cfg.attention_bias:
                 b = _param(self, name.replace("_proj", "_bias"), nn.initializers.zeros, (heads, hd), (heads_axis, "head_dim"))
                 y = y + b.astype(dtype)
-            return y
+            # Named so that remat_policy=save_qkv_proj keeps these three projections
+            # (before RoPE) instead of recomputing their matmuls in the backward pass.
+            return checkpoint_name(y, name)
 
         q = apply_rope(project("q_proj", h, "heads"), cos, sin)
         k_new = apply_rope(project("k_proj", k, "kv_heads"), cos, sin)
@@ -130,10 +133,23 @@ class Embed(nn.Module):
     def __call__(self, tokens):
         cfg = self.config
         table = _param(self, "embedding", _normal(cfg), (cfg.vocab_size, cfg.hidden_size), ("vocab", "embed"))
-        # Gather the fsdp shards first (as FSDP does for every weight): a gather
-        # from a table sharded on both axes forces XLA into a full rematerialisation.
+        # Cast in shards, so whatever moves is in the compute dtype.
+        table = table.astype(jnp.dtype(cfg.dtype))
+        mesh = active_mesh()
+        if mesh is None or mesh.shape.get("tensor", 1) == 1:
+            # Look rows up in each device's own slice of the embedding dimension (all
+            # tokens are tiny to replicate), then move activations to batch sharding:
+            # the table is never gathered, and its gradient is a local scatter-add
+            # into the [V, D / fsdp] shard, not a replicated [V, D] float32 buffer
+            # all-reduced every step.
+            tokens = constrain(tokens, (None, None))
+            x = constrain(jnp.take(table, tokens, axis=0), (None, None, "embed"))
+            return constrain(x, ("batch", "length", "act_embed"))
+        # With the vocabulary split over `tensor`, gather only the fsdp shards (as FSDP
+        # does for every weight): a lookup into a table sharded on both axes forces
+        # XLA into a full rematerialisation.
         table = constrain(table, ("vocab", None))
-        return jnp.take(table, tokens, axis=0).astype(jnp.dtype(cfg.dtype))
+        return jnp.take(table, tokens, axis=0)
 
 
 class Head(nn.Module):
@@ -160,7 +176,8 @@ def head_inputs(config: ModelConfig, params: Params, hidden: jax.Array) -> tuple
     head = params["head"]
     x = RMSNorm(config).apply({"params": head["final_norm"]}, hidden)
     w = params["embed"]["embedding"].T if config.tie_word_embeddings else head["lm_head"]
-    return x, w.astype(x.dtype)
+    # Cast in shards: whatever the loss gathers of w moves in the compute dtype.
+    return x, constrain(w.astype(x.dtype), ("embed", "vocab"))
 
 
 # ----------------------------------------------------------------------------
@@ -229,7 +246,7 @@ _REMAT_POLICIES = {
     "full": None,  # recompute everything
     "dots": jax.checkpoint_policies.checkpoint_dots,
     "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
-    "save_qkv_proj": jax.checkpoint_policies.save_only_these_names("qkv"),
+    "save_qkv_proj": jax.checkpoint_policies.save_only_these_names("q_proj", "k_proj", "v_proj"),
 }
 
 
@@ -273,7 +290,11 @@ def forward(
     run = _layer_fn(config)
     layers = params["layers"]
     if kv_caches is None:
+        layer_names = logical_axes(config)["layers"] if active_mesh() is not None else None
+
         def body(carry, layer_params):
+            if layer_names is not None:
+                layer_params = _compute_dtype_shards(config, layer_params, layer_names)
             y, _ = run(carry, layer_params, cos, sin, positions, context, None)
             return y, None
 
@@ -297,6 +318,24 @@ def forward(
     embedding = params["embed"]["embedding"] if config.tie_word_embeddings else None
     logits = Head(config).apply({"params": params["head"]}, x, embedding)
     return constrain(logits, ("batch", "length", "act_vocab")), new_caches
+
+
+def _compute_dtype_shards(config: ModelConfig, layer_params: Params, layer_names: Params) -> Params:
+    """One layer's weight matrices cast to the compute dtype in their own (FSDP) shards.
+
+    The cast then happens before the all-gather, so FSDP moves bf16 weights (and
+    reduce-scatters bf16 gradients) instead of float32 ones. The TPU compiler
+    hoists such casts by itself; XLA:CPU and GPU gather what they are given.
+    Vectors (norm scales, biases) stay as they are: they are never gathered.
+    """
+    dtype = jnp.dtype(config.dtype)
+
+    def cast(a, names):
+        if a.ndim < 2 or a.dtype == dtype:
+            return a
+        return constrain(a.astype(dtype), tuple(names)[1:])  # drop the scanned `layers` axis
+
+    return jax.tree_util.tree_map(cast, layer_params, layer_names, is_leaf=lambda v: isinstance(v, tuple))
 
 
 def unstack_layers(params: Params) -> Params:

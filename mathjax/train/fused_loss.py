@@ -94,6 +94,9 @@ def _forward(x, w, targets, mask, chunk):
     return total
 
 
+_W_NAMES = ("embed", "vocab")  # the output projection's [D, V] layout (as the lm_head parameter)
+
+
 def _chunk_grads(xc, w, tc, mc):
     """Loss and the gradients of one chunk: (loss, dx [B, c, D], dW [D, V] float32)."""
     logits = _logits(xc, w)
@@ -115,12 +118,15 @@ def _fwd(x, w, targets, mask, chunk):
     if c == x.shape[1]:
         loss, dx, dw = _chunk_grads(x, w, targets, mask)
     else:
+        # The float32 dW accumulator lives in w's own shards (fsdp over D, tensor
+        # over V): each chunk's partial dW is reduce-scattered into it rather than
+        # a replicated [D, V] buffer being all-reduced.
         def body(carry, xs):
             total, dw_acc = carry
             loss, dxc, dwc = _chunk_grads(xs[0], w, xs[1], xs[2])
-            return (total + loss, dw_acc + dwc), dxc
+            return (total + loss, constrain(dw_acc + constrain(dwc, _W_NAMES), _W_NAMES)), dxc
 
-        init = (jnp.zeros((), jnp.float32), jnp.zeros(w.shape, jnp.float32))
+        init = (jnp.zeros((), jnp.float32), constrain(jnp.zeros(w.shape, jnp.float32), _W_NAMES))
         (loss, dw), dx = jax.lax.scan(body, init, (_split(x, c), _split(targets, c), _split(mask, c)))
         dx = _merge(dx)
     return loss, (dx, dw.astype(w.dtype))
