@@ -14,12 +14,11 @@ DRAWS = 40000
 def _expected(logits: np.ndarray, temperature: float, top_p: float, top_k: int) -> np.ndarray:
     """Reference distribution in float64 numpy: temperature, then top-k, then top-p (transformers' order)."""
     z = logits.astype(np.float64) / temperature
-    order = np.argsort(-z, kind="stable")
-    keep = np.zeros_like(z, bool)
+    # transformers drops from an ascending stable sort: from the top, ties run by descending id.
+    order = np.lexsort((-np.arange(z.shape[0]), -z))
+    keep = np.ones_like(z, bool)
     if top_k:
-        keep[order[:top_k]] = True
-    else:
-        keep[:] = True
+        keep = z >= z[order[top_k - 1]]  # ties with the k-th value are kept
     p = np.where(keep, np.exp(z - z.max()), 0.0)
     p /= p.sum()
     if top_p < 1.0:
@@ -97,3 +96,45 @@ def test_rules_validation():
     with pytest.raises(ValueError):
         SamplingRules(top_k=-2)
     assert SamplingRules(temperature=0).greedy
+
+
+def _hf_kept(logits: np.ndarray, top_k: int, top_p: float) -> np.ndarray:
+    """The tokens transformers' TopK/TopP warpers leave finite (the reference for ties)."""
+    torch = pytest.importorskip("torch")
+    from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
+
+    scores = torch.tensor(logits)
+    if top_k:
+        scores = TopKLogitsWarper(top_k)(None, scores)
+    if top_p < 1.0:
+        scores = TopPLogitsWarper(top_p)(None, scores)
+    return np.isfinite(scores.numpy())
+
+
+@pytest.mark.parametrize("top_k,top_p", [(2, 1.0), (3, 1.0), (0, 0.5), (0, 0.6), (2, 0.5), (4, 0.7)])
+def test_ties_at_the_boundary_follow_transformers(top_k, top_p):
+    # Ties straddling the k-th place and the top-p boundary: [3, 2, 2, 2, 1, 1, 0, 0] in scrambled order.
+    base = np.asarray([[0.0, 2.0, 1.0, 3.0, 2.0, 0.0, 2.0, 1.0]], np.float32)
+    logits = np.concatenate([base, base[:, ::-1]], axis=0)
+    rules = SamplingRules(temperature=1.0, top_k=top_k, top_p=top_p)
+    ours = np.asarray(token_probabilities(jnp.asarray(logits), rules)) > 0
+    np.testing.assert_array_equal(ours, _hf_kept(logits, top_k, top_p))
+    # And the sampler draws only from that set.
+    keys = jax.random.split(jax.random.key(0), 4000)
+    draws = np.asarray(sample_tokens(jnp.asarray(np.repeat(logits, 2000, axis=0)), keys, rules)).reshape(2, 2000)
+    for row in range(2):
+        assert set(draws[row].tolist()) == set(np.nonzero(ours[row])[0].tolist())
+
+
+def test_prompt_past_the_context_is_refused():
+    from mathjax.api import from_random
+    from mathjax.model.config import get_preset
+    from mathjax.sample import Sampler
+
+    from mathjax.parallel.mesh import make_mesh
+
+    mesh = make_mesh("data:1", devices=jax.devices()[:1])
+    model = from_random(get_preset("tiny", vocab_size=64, max_position_embeddings=32), mesh=mesh, seed=0)
+    sampler = Sampler(model, None, SamplingRules(temperature=0.0), batch_size=4, max_new_tokens=4)
+    with pytest.raises(ValueError, match=r"context of 32 positions; the first, question .q-long., has 40 tokens"):
+        list(sampler.generate([[1] * 5, [1] * 40], num_samples=1, question_ids=["q-ok", "q-long"]))

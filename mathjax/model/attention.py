@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from mathjax.model import blockwise, splash
-from mathjax.parallel.rules import target_platform
+from mathjax.parallel.rules import active_mesh, target_platform
 
 _NEG = -1e30  # finite: a fully masked (padding) row gives a uniform, not NaN, softmax
 
@@ -211,10 +211,44 @@ def _write_segment(cache: jax.Array, new: jax.Array, index: jax.Array) -> jax.Ar
     Out-of-range slots (the token lives in another segment) are dropped. The
     scatter updates the buffer in place inside a donated while loop.
     """
-    b, s = cache.shape[0], cache.shape[2]
+    s = cache.shape[2]
     index = jnp.where((index >= 0) & (index < s), index, s)  # never negative: no wrap-around
-    rows = jnp.arange(b)[:, None]
-    return cache.at[rows, :, index].set(new.astype(cache.dtype), mode="drop")
+
+    # Per row, vmapped: the scatter then carries the row as a batching dimension,
+    # which the SPMD partitioner splits over `data` like any batch axis. An
+    # explicit `arange(B)` row index instead looks data-dependent to it, and it
+    # all-gathered the rows and their indices on every layer of every step.
+    def write_row(row_cache, row_new, row_index):
+        return row_cache.at[:, row_index].set(jnp.swapaxes(row_new, 0, 1).astype(cache.dtype), mode="drop")
+
+    return jax.vmap(write_row)(cache, new, index)
+
+
+def _heads_sharded() -> bool:
+    """Whether the traced program splits KV heads over a `tensor` mesh axis."""
+    mesh = active_mesh()
+    return mesh is not None and mesh.shape.get("tensor", 1) > 1
+
+
+def _row_head_scores(q: jax.Array, k: jax.Array) -> jax.Array:
+    """q [B, K, M, D] x k [B, K, S, D] -> float32 [B, K, M, S], rows and heads kept apart.
+
+    On a mesh that splits heads over `tensor`, merging rows and heads into one
+    axis (as :func:`_row_scores` does for XLA:CPU's sake) is a reshape the
+    partitioner cannot keep sharded: it gathered q, K, V and the scores of
+    every head on every device, every layer, every step.
+    """
+    if q.shape[2] == 1:
+        return jnp.einsum("bkd,bksd->bks", q[:, :, 0], k, preferred_element_type=jnp.float32)[:, :, None]
+    return jnp.einsum("bkmd,bksd->bkms", q, k, preferred_element_type=jnp.float32)
+
+
+def _row_head_values(p: jax.Array, v: jax.Array) -> jax.Array:
+    """p [B, K, M, S] x v [B, K, S, D] -> float32 [B, K, M, D]."""
+    p = p.astype(v.dtype)
+    if p.shape[2] == 1:
+        return jnp.einsum("bks,bksd->bkd", p[:, :, 0], v, preferred_element_type=jnp.float32)[:, :, None]
+    return jnp.einsum("bkms,bksd->bkmd", p, v, preferred_element_type=jnp.float32)
 
 
 def _row_scores(q: jax.Array, k: jax.Array) -> jax.Array:
@@ -268,7 +302,8 @@ def segmented_prefix_attention(
     key_pos = jnp.arange(p_len)
     ok = (key_pos < ctx.prefix_lengths[:, None, None, None, None]) & _window_ok(q_pos[..., None], key_pos, window)
     scores = [jnp.where(ok, s_pre, _NEG)]
-    rows_q = qh.reshape(bt * kvh, m, d)
+    split_heads = _heads_sharded()
+    rows_q = qh.reshape(bt, kvh, m, d) if split_heads else qh.reshape(bt * kvh, m, d)
     new_tks, new_tvs = [], []
     offset = 0
     for tk, tv in zip(tks, tvs):
@@ -278,7 +313,10 @@ def segmented_prefix_attention(
         tv = _write_segment(tv.reshape(bt, *tv.shape[2:]), v_new, slots).reshape(tv.shape)
         new_tks.append(tk)
         new_tvs.append(tv)
-        s_tail = _row_scores(rows_q, tk.reshape(bt * kvh, size, d)).reshape(g, r, kvh, m, size)
+        if split_heads:
+            s_tail = _row_head_scores(rows_q, tk.reshape(bt, kvh, size, d)).reshape(g, r, kvh, m, size)
+        else:
+            s_tail = _row_scores(rows_q, tk.reshape(bt * kvh, size, d)).reshape(g, r, kvh, m, size)
         key_index = offset + jnp.arange(size)
         ok = key_index <= tail_index[..., None]
         ok &= _window_ok(q_pos[..., None], ctx.prefix_lengths[:, None, None, None, None] + key_index, window)
@@ -293,7 +331,11 @@ def segmented_prefix_attention(
     for p, tv in zip(probs[1:], new_tvs):
         denom = denom + p.sum(axis=-1)
         size = tv.shape[3]
-        out = out + _row_values(p.reshape(bt * kvh, m, size), tv.reshape(bt * kvh, size, d)).reshape(out.shape)
+        if split_heads:
+            values = _row_head_values(p.reshape(bt, kvh, m, size), tv.reshape(bt, kvh, size, d))
+        else:
+            values = _row_values(p.reshape(bt * kvh, m, size), tv.reshape(bt * kvh, size, d))
+        out = out + values.reshape(out.shape)
     out = out / denom[..., None]  # [G, R, K, M, D]
     out = jnp.transpose(out.reshape(g, r, kvh, t, j, d), (0, 1, 3, 2, 4, 5)).reshape(bt, t, h, d)
     return out.astype(q.dtype), (pk, pv, tuple(new_tks), tuple(new_tvs))

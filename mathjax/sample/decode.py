@@ -73,7 +73,12 @@ def make_decode_fn(
 
     def decode(params, cache, state: RowState, seed_key, max_steps, exit_after, num_segments):
         limit = window(layout, num_segments)
-        row_group = jnp.arange(b) // r
+
+        def per_row(group_values):
+            # [G] -> [B] by broadcast and reshape (slots are row-major), which stays
+            # split over `data`; indexing with arange(B) // R was a gather the
+            # partitioner answered with an all-gather every step.
+            return jnp.broadcast_to(group_values[:, None], (g, r)).reshape(b)
 
         def cond(carry):
             step, _, st, finished, _ = carry
@@ -83,7 +88,7 @@ def make_decode_fn(
         def body(carry):
             step, cache, st, finished, busy = carry
             busy = busy + jnp.sum(st.active.astype(jnp.int32))  # row-steps that produce a kept token
-            positions = (st.prefix_lengths[row_group] + st.lengths)[:, None]
+            positions = (per_row(st.prefix_lengths) + st.lengths)[:, None]
             ctx = SharedPrefixContext(st.prefix_lengths, st.lengths.reshape(g, r), segmented=True)
             # Only the reachable segments go through the model; the rest are untouched.
             reach = tuple((pk, pv, tks[:num_segments], tvs[:num_segments]) for pk, pv, tks, tvs in cache)
@@ -96,7 +101,8 @@ def make_decode_fn(
             keys = row_keys(seed_key, st.question_hash, st.sample_index, st.lengths)
             token = sample_tokens(logits[:, 0], keys, rules)
             write_at = jnp.where(st.active, st.lengths, max_new)  # inactive rows: dropped
-            out = st.out.at[jnp.arange(b), write_at].set(token, mode="drop")
+            # Per-row writes (vmapped: the row is a batching dimension of the scatter, kept local).
+            out = jax.vmap(lambda o, i, t: o.at[i].set(t, mode="drop"))(st.out, write_at, token)
             lengths = st.lengths + st.active.astype(jnp.int32)
             if ignore_eos:
                 is_eos = jnp.zeros_like(st.active)

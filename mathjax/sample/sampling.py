@@ -27,7 +27,8 @@ class SamplingRules:
       temperature: divides the logits; 0 means greedy (argmax, lowest id on ties).
       top_p: keep the smallest set of most likely tokens whose probability
         reaches ``top_p`` (nucleus sampling); 1.0 disables it.
-      top_k: keep only the ``top_k`` most likely tokens; 0 disables it.
+      top_k: keep only the ``top_k`` most likely tokens (and any tied with the
+        k-th, as transformers and vLLM do); 0 disables it.
 
     Order as in ``transformers``: temperature, then top-k, then top-p.
     """
@@ -131,22 +132,34 @@ def sample_tokens(logits: jax.Array, keys: jax.Array, rules: SamplingRules) -> j
         return _sample_full(logits, u, rules.temperature)
     logits = logits / jnp.float32(rules.temperature)
     v = logits.shape[-1]
-    # Candidates in descending order: top-k by lax.top_k, else a full sort (top-p only).
-    k = min(rules.top_k, v) if rules.top_k > 0 else v
-    if k < v:
-        values, ids = lax.top_k(logits, k)
-    else:
-        ids = jnp.broadcast_to(jnp.arange(v, dtype=jnp.int32), logits.shape)
-        neg, ids = lax.sort((-logits, ids), dimension=-1, num_keys=1)
-        values = -neg
+    if rules.top_k > 0 and rules.top_k < v:
+        # As transformers/vLLM: keep every token tied with the k-th largest (lax.top_k alone keeps exactly k).
+        kth = lax.top_k(logits, rules.top_k)[0][:, -1:]
+        logits = jnp.where(logits >= kth, logits, -jnp.inf)
+    if rules.top_p >= 1.0:
+        return _sample_full(logits, u, 1.0)
+    values, ids = _sorted_descending(logits)
     weights = jnp.exp(values - values[:, :1])
-    if rules.top_p < 1.0:
-        probs = weights / jnp.sum(weights, axis=-1, keepdims=True)
-        mass_before = jnp.cumsum(probs, axis=-1) - probs
-        # The most likely token is always kept (mass_before == 0 < top_p).
-        weights = jnp.where(mass_before < rules.top_p, weights, 0.0)
+    probs = weights / jnp.sum(weights, axis=-1, keepdims=True)
+    mass_before = jnp.cumsum(probs, axis=-1) - probs
+    # The most likely token is always kept (mass_before == 0 < top_p).
+    weights = jnp.where(mass_before < rules.top_p, weights, 0.0)
     choice = _inverse_cdf(weights, u)
     return jnp.take_along_axis(ids, choice[:, None], axis=-1)[:, 0].astype(jnp.int32)
+
+
+def _sorted_descending(logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(values, ids)`` by descending logit; ties by descending id.
+
+    transformers and vLLM apply top-p on an ascending (stable) sort and drop
+    from the bottom, so among tokens tied at the boundary the lower ids go
+    first; the same order read from the top is "ties by descending id". The
+    id is a second sort key, so the order never depends on sort stability.
+    """
+    v = logits.shape[-1]
+    ids = jnp.broadcast_to(jnp.arange(v, dtype=jnp.int32), logits.shape)
+    neg, _, ids = lax.sort((-logits, (v - 1) - ids, ids), dimension=-1, num_keys=2)
+    return -neg, ids
 
 
 def token_probabilities(logits: jax.Array, rules: SamplingRules) -> jax.Array:
@@ -156,12 +169,11 @@ def token_probabilities(logits: jax.Array, rules: SamplingRules) -> jax.Array:
     if rules.greedy:
         return jax.nn.one_hot(greedy_tokens(logits), v, dtype=jnp.float32)
     logits = logits / jnp.float32(rules.temperature)
-    order = jnp.argsort(-logits, axis=-1, stable=True)
-    values = jnp.take_along_axis(logits, order, axis=-1)
-    keep = jnp.ones_like(values, dtype=bool)
-    if rules.top_k > 0:
-        keep &= jnp.arange(v) < rules.top_k
-    weights = jnp.where(keep, jnp.exp(values - values[:, :1]), 0.0)
+    if rules.top_k > 0 and rules.top_k < v:
+        kth = jnp.sort(logits, axis=-1)[:, v - rules.top_k][:, None]
+        logits = jnp.where(logits >= kth, logits, -jnp.inf)  # ties with the k-th value stay
+    values, order = _sorted_descending(logits)
+    weights = jnp.exp(values - values[:, :1])
     if rules.top_p < 1.0:
         probs = weights / jnp.sum(weights, axis=-1, keepdims=True)
         weights = jnp.where(jnp.cumsum(probs, axis=-1) - probs < rules.top_p, weights, 0.0)

@@ -50,7 +50,14 @@ class Run:
         r = s._rows_for(num_samples)
         g = s.batch_size // r
         longest = max(len(x) for x in prompts)
-        if longest + s.max_new_tokens > s.config.max_position_embeddings:
+        context = s.config.max_position_embeddings
+        too_long = [i for i, x in enumerate(prompts) if len(x) >= context]
+        if too_long:
+            i = too_long[0]
+            raise ValueError(
+                f"{len(too_long)} prompt(s) do not fit the model's context of {context} positions; the first, "
+                f"question {question_ids[i]!r}, has {len(prompts[i])} tokens (shorten it or drop it)")
+        if longest + s.max_new_tokens > context:
             logging.warning("prompts of up to %d tokens + %d new exceed the model's %d positions",
                             longest, s.max_new_tokens, s.config.max_position_embeddings)
         p = bucket_length(longest - 1)
