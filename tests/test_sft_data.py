@@ -36,14 +36,15 @@ def test_prompt_tokens_weigh_zero(tok):
     template = get_template("xwin_math")
     ids, prompt_len = sft.tokenize_example(tok, template, "What is 2 + 3?", "2 + 3 = 5.\nThe answer is: 5.")
     assert ids[0] == tok.bos_id and ids[-1] == tok.eos_id
-    assert tok.decode(ids[:prompt_len]) == template.format_prompt("What is 2 + 3?")
+    # Joint tokenisation: the prompt's trailing space belongs to the response's first token.
+    assert tok.decode(ids[:prompt_len]) == template.format_prompt("What is 2 + 3?").rstrip(" ")
     tokens, targets, mask = sft.example_row_arrays(ids, prompt_len)
     np.testing.assert_array_equal(targets, ids[1:])
     # Target j is ids[j + 1]: trained on iff it is a response token or the EOS.
     assert mask[: prompt_len - 1].sum() == 0
     assert mask[prompt_len - 1 :].all()
     assert mask.sum() == len(ids) - prompt_len
-    assert tok.decode(targets[mask == 1]) == "2 + 3 = 5.\nThe answer is: 5."
+    assert tok.decode(targets[mask == 1]) == " 2 + 3 = 5.\nThe answer is: 5."
 
 
 def test_pack_rows_segments_and_positions(tok):

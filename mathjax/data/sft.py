@@ -1,8 +1,11 @@
 """SFT batches: tokenize with a prompt mask, pack rows, shard them over processes.
 
 Tokens and masks
-  An example is ``[BOS] + prompt + response + [EOS]``; the prompt is the
-  template's (:mod:`mathjax.data.templates`) formatting of the question. A row
+  An example is ``[BOS] + encode(prompt + response) + [EOS]``, the whole
+  conversation encoded at once; the prompt is the template's
+  (:mod:`mathjax.data.templates`) formatting of the question, and the loss
+  starts at the first token not wholly inside it (:mod:`mathjax.data.tokenize`
+  says where exactly, and why that matches the sampler's prompts). A row
   holds next-token pairs: ``tokens[j]`` predicts ``targets[j]``, and
   ``loss_mask[j]`` is 1 only where ``targets[j]`` is a response token or the
   EOS, so prompt tokens weigh zero. An example of ``L`` tokens fills ``L - 1``
@@ -29,6 +32,11 @@ Order and sharding: *slots*
 
   Slots pack independently, so their epochs end at slightly different steps;
   ``steps_per_epoch`` is the mean over slots.
+
+Token cache
+  With ``cache_dir``, each process's tokenized store is saved there keyed by
+  content (data bytes, tokenizer, template, options, its record ids) and
+  loaded instead of tokenizing on the next start (:mod:`mathjax.data.token_cache`).
 """
 
 from __future__ import annotations
@@ -36,153 +44,28 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import logging
+import os
 from collections.abc import Sequence
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from mathjax.data import sources
+from mathjax.data import sources, token_cache
 from mathjax.data.layout import BatchLayout  # noqa: F401 - re-exported: callers build layouts via sft
-from mathjax.data.templates import Template, get_template
+from mathjax.data.templates import get_template
+# Re-exported: tokenization lives in mathjax.data.tokenize; callers and tests reach it via sft.
+from mathjax.data.tokenize import (  # noqa: F401
+    DataStats,
+    TokenStore,
+    example_row_arrays,
+    fit_length,
+    tokenize_batch,
+    tokenize_example,
+    tokenize_records,
+)
 
 BATCH_KEYS = ("tokens", "targets", "loss_mask", "segment_ids", "positions")
-
-
-# ---------------------------------------------------------------------------
-# One example.
-
-
-def tokenize_example(tokenizer, template: Template, question: str, response: str, add_bos: bool = True):
-    """``(ids int32 [L], prompt_len)`` of ``[BOS] prompt response EOS``."""
-    prompt = tokenizer.encode(template.format_prompt(question), add_bos=add_bos)
-    answer = tokenizer.encode(template.format_response(response)) + [tokenizer.eos_id]
-    return np.asarray(prompt + answer, np.int32), len(prompt)
-
-
-def fit_length(ids: np.ndarray, prompt_len: int, seq_len: int, truncate: bool) -> tuple[np.ndarray | None, str]:
-    """Fits an example to a row of ``seq_len`` next-token pairs.
-
-    Returns ``(ids or None, status)`` with status ``ok``, ``truncated``,
-    ``dropped`` (too long and ``truncate`` is off) or ``dropped_prompt`` (the
-    prompt alone fills the row, so no response token would be trained on).
-    """
-    limit = seq_len + 1
-    if len(ids) <= limit:
-        return ids, "ok"
-    if not truncate:
-        return None, "dropped"
-    if prompt_len >= limit:
-        return None, "dropped_prompt"
-    return ids[:limit], "truncated"
-
-
-def example_row_arrays(ids: np.ndarray, prompt_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(tokens, targets, loss_mask)`` of one example: ``L - 1`` next-token pairs."""
-    mask = (np.arange(1, len(ids)) >= prompt_len).astype(np.int32)
-    return ids[:-1], ids[1:], mask
-
-
-# ---------------------------------------------------------------------------
-# Tokenized examples of this process.
-
-
-@dataclasses.dataclass
-class DataStats:
-    """What happened to the records (summed over processes for the logs)."""
-
-    records: int = 0  # records in the sources
-    examples: int = 0  # kept examples
-    truncated: int = 0
-    dropped_too_long: int = 0
-    dropped_prompt_too_long: int = 0
-    bad_records: int = 0
-    tokens: int = 0  # next-token pairs of the kept examples
-    response_tokens: int = 0  # of which trained on
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def summary(self) -> str:
-        return (
-            f"{self.examples} examples from {self.records} records "
-            f"({self.tokens} tokens, {self.response_tokens} trained on); "
-            f"truncated {self.truncated}, dropped {self.dropped_too_long} too long, "
-            f"{self.dropped_prompt_too_long} with over-long prompts, {self.bad_records} bad records skipped"
-        )
-
-
-class TokenStore:
-    """Examples as one flat token array with offsets (memory: 4 bytes a token)."""
-
-    def __init__(self):
-        self._chunks: list[np.ndarray] = []
-        self._prompt: list[int] = []
-        self._index: list[int] = []
-        self._lengths: list[int] = []
-
-    def add(self, index: int, ids: np.ndarray, prompt_len: int) -> None:
-        self._chunks.append(ids)
-        self._prompt.append(prompt_len)
-        self._index.append(index)
-        self._lengths.append(len(ids))
-
-    def finalize(self) -> "TokenStore":
-        self.tokens = np.concatenate(self._chunks) if self._chunks else np.zeros((0,), np.int32)
-        self.lengths = np.asarray(self._lengths, np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
-        self.prompt_lens = np.asarray(self._prompt, np.int64)
-        self.index = np.asarray(self._index, np.int64)
-        del self._chunks, self._prompt, self._lengths, self._index
-        return self
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def example(self, k: int) -> tuple[np.ndarray, int]:
-        return self.tokens[self.offsets[k] : self.offsets[k + 1]], int(self.prompt_lens[k])
-
-
-def tokenize_records(
-    source: sources.RecordSource,
-    indices: Sequence[int],
-    tokenizer,
-    template: Template,
-    fields: sources.Preset,
-    seq_len: int,
-    truncate: bool,
-    skip_bad: bool,
-    add_bos: bool = True,
-    counted: set[int] | None = None,
-) -> tuple[TokenStore, DataStats]:
-    """Reads, converts and tokenizes the records ``indices`` of ``source``.
-
-    ``counted``: indices whose outcome goes into the returned stats (the ones
-    this process is primary for; default all), so summing stats over
-    processes counts each record once.
-    """
-    store, stats, read_stats = TokenStore(), DataStats(), sources.ReadStats()
-    for i, question, target in sources.read_pairs(source, indices, fields, skip_bad, read_stats):
-        ids, prompt_len = tokenize_example(tokenizer, template, question, target, add_bos)
-        ids, status = fit_length(ids, prompt_len, seq_len, truncate)
-        count = counted is None or i in counted
-        if ids is None:
-            if count:
-                if status == "dropped":
-                    stats.dropped_too_long += 1
-                else:
-                    stats.dropped_prompt_too_long += 1
-            continue
-        store.add(i, ids, prompt_len)
-        if count:
-            stats.examples += 1
-            stats.truncated += status == "truncated"
-            stats.tokens += len(ids) - 1
-            stats.response_tokens += len(ids) - max(prompt_len, 1)
-    if read_stats.bad:
-        logging.warning("skipped %d bad records; first: %s", read_stats.bad, read_stats.first_bad)
-    stats.bad_records = sum(1 for i in read_stats.bad_indices if counted is None or i in counted)
-    return store.finalize(), stats
 
 
 # ---------------------------------------------------------------------------
@@ -404,11 +287,16 @@ def build_batches(
     hf_dataset: str = "",
     hf_config: str = "",
     split: str = "train",
+    cache_dir: str | os.PathLike | None = None,
 ) -> SFTBatches:
     """Reads this process's share of the records and returns its batch stream.
 
     ``shuffle=False, repeat=False`` gives one ordered pass (eval sets): slots
     that run out yield padding rows.
+
+    ``cache_dir``: where to keep tokenized stores between runs (the trainer's
+    ``workdir/data_cache``); None tokenizes every time. A hit gives the same
+    batches as tokenizing; a missing, stale or corrupt file is (re)built.
 
     Collective in multi-process runs: every process must call it. A bad record
     fails every process (the failing one with the error naming file and line).
@@ -422,8 +310,20 @@ def build_batches(
         local = np.nonzero(np.isin(slot_of, layout.local_slots.reshape(-1)))[0]
         primary = set(np.nonzero(np.isin(slot_of, layout.primary_slots))[0].tolist())
         add_bos = options.add_bos and tokenizer.bos_id is not None
-        store, stats = tokenize_records(source, local, tokenizer, template, fields, options.seq_len,
-                                        options.truncate, options.skip_bad_lines, add_bos, primary)
+        key = cached = None
+        if cache_dir:
+            key = token_cache.cache_key(
+                token_cache.source_fingerprints(files, hf_dataset, source), tokenizer, template, fields,
+                seq_len=options.seq_len, truncate=options.truncate, skip_bad=options.skip_bad_lines,
+                add_bos=add_bos, local=local, counted=primary)
+            cached = token_cache.load(cache_dir, key) if key else None
+        if cached is not None:
+            store, stats = cached
+        else:
+            store, stats = tokenize_records(source, local, tokenizer, template, fields, options.seq_len,
+                                            options.truncate, options.skip_bad_lines, add_bos, primary)
+            if key:
+                token_cache.save(cache_dir, key, store, stats)
         stats.records = len(primary)
     except Exception as e:  # noqa: BLE001 - re-raised by sync_errors after the other processes hear of it
         error = e

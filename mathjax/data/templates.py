@@ -4,6 +4,22 @@ One module so that the text a model is trained on and the text it is prompted
 with can never drift apart. A template turns a question into a prompt, turns a
 worked answer into the training target, and names the stop strings that end a
 generation (the start of the next turn).
+
+Where the prompt ends and the response begins
+  A training example is the text ``format_prompt(question) +
+  format_response(answer)``, tokenized as a whole (``mathjax.data.tokenize``),
+  so the rendered conversation is exactly the template's convention (for
+  ``xwin_math``: ``... ASSISTANT: <answer>``). The *boundary* between prompt
+  and response is :func:`prompt_boundary`: before the prompt's trailing spaces.
+  Every tokenizer we support attaches a space to the word after it
+  (SentencePiece's ``▁Word`` pieces; byte-level BPE's ``" Word"``
+  pre-tokens), so ``ASSISTANT: The`` tokenizes as ``ASSISTANT`` ``:``
+  ``▁The``: the trailing space belongs to the response's first token. Cutting
+  there puts the boundary on a token boundary, so the prompt ids the sampler
+  feeds (``tokenize.encode_prompt``: the text up to the boundary) are a prefix
+  of the training sequence, and the model is trained on exactly the token it
+  must produce first. Encoding the prompt with its trailing space instead would
+  end it in a lone ``▁`` that the whole text never contains.
 """
 
 from __future__ import annotations
@@ -43,6 +59,15 @@ class Template:
         """The training target for a worked answer (EOS is added by the tokenizer step)."""
         return answer.strip()
 
+    def format_example(self, question: str, answer: str) -> tuple[str, int]:
+        """``(text, boundary)``: the whole conversation and where its response starts.
+
+        ``text[:boundary]`` is what the sampler feeds for this question and
+        ``text[boundary:]`` is trained on (see the module docstring).
+        """
+        prompt = self.format_prompt(question)
+        return prompt + self.format_response(answer), prompt_boundary(prompt)
+
 
 TEMPLATES: dict[str, Template] = {
     "xwin_math": Template(
@@ -66,6 +91,17 @@ TEMPLATES: dict[str, Template] = {
     "plain": Template(name="plain", prompt="Question: {question}\nAnswer: ", stop=("\nQuestion:",)),
     "none": Template(name="none", prompt="{question}", stop=()),
 }
+
+
+def prompt_boundary(prompt: str) -> int:
+    """Length of ``prompt`` without its trailing spaces: where the response's tokens start.
+
+    Only spaces move to the response: tokenizers attach a space to the next
+    word, but a newline is a token of its own (SentencePiece byte fallback) or
+    ends the previous pre-token (byte-level BPE's ``":\\n"``), so it stays with
+    the prompt.
+    """
+    return len(prompt.rstrip(" "))
 
 
 def get_template(name: str) -> Template:

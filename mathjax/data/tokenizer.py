@@ -23,6 +23,15 @@ LLaMA-2's adds a dummy-prefix space to every ``encode`` call, which its
 but prompt and response ids decoded together show the prompt's trailing space
 twice.
 
+Joint encoding (what SFT and the sampler rely on, see ``templates``): a
+training example is ``encode(prompt + response)``, not the two encoded apart,
+and :meth:`Tokenizer.encode_split` says how many of its leading tokens lie in
+the prompt; ``tokenize.encode_prompt`` is the matching rule for sampling prompts.
+The back ends answer in one native batch call: SentencePiece from a table of
+piece lengths (exact under identity normalization), Hugging Face fast
+tokenizers from their offset mappings; anything else falls back to
+``tokenize.split_by_prefix``, which needs only ``encode`` and ``decode``.
+
 Special-token strings inside text (``"<s>"``) are plain text for our trained
 tokenizers (``split_special_tokens`` is set in their config, as SentencePiece
 does), so untrusted questions cannot inject control tokens. For other HF
@@ -36,14 +45,21 @@ mask padding with explicit masks rather than by comparing ids to ``pad_id``.
 from __future__ import annotations
 
 import abc
+import bisect
+import hashlib
 import io
+import itertools
 import json
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 
+import numpy as np
+
 from mathjax.data.templates import get_template
+from mathjax.data.tokenize import split_by_prefix
 
 UNK, BOS, EOS, PAD = "<unk>", "<s>", "</s>", "<pad>"
 UNK_ID, BOS_ID, EOS_ID, PAD_ID = 0, 1, 2, 3
@@ -90,6 +106,25 @@ class Tokenizer(abc.ABC):
     def save(self, directory: str | os.PathLike) -> None:
         """Writes a Hugging Face tokenizer directory (for HF export)."""
 
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """``[encode(t) for t in texts]`` (no BOS); back ends override it with one native call."""
+        return [self.encode(t) for t in texts]
+
+    def encode_split(self, texts: Sequence[str], cuts: Sequence[int]) -> list[tuple[list[int], int, bool]]:
+        """Encodes each whole text and finds where its first ``cut`` characters end in its tokens.
+
+        Returns ``(ids, n, aligned)`` per text: ``ids == encode(text)``; its
+        first ``n`` tokens lie wholly inside ``text[:cut]`` (a token that
+        straddles the cut is *not* counted: it is the first one a sampler fed
+        ``text[:cut]`` has to produce); ``aligned`` is True when the cut falls
+        between two tokens.
+        """
+        return [split_by_prefix(self, text, cut) for text, cut in zip(texts, cuts)]
+
+    def fingerprint(self) -> str | None:
+        """A digest of everything that decides ``encode`` (cache keys), or None if unknown."""
+        return None
+
 
 class SentencePieceTokenizer(Tokenizer):
     """A SentencePiece model used directly (a ``.model`` file or its bytes)."""
@@ -130,6 +165,62 @@ class SentencePieceTokenizer(Tokenizer):
     def save(self, directory: str | os.PathLike) -> None:
         _atomic_dir(directory, lambda tmp: _write_hf_files(self, tmp))
 
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        # SentencePiece encodes a list on a thread pool (-1: all cores); starting
+        # it costs ~0.6 ms, more than encoding a few texts.
+        return self._sp.encode(list(texts), num_threads=-1 if len(texts) >= 32 else 1) if texts else []
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.model_proto).hexdigest()
+
+    def _surface_bytes(self) -> np.ndarray | None:
+        """UTF-8 length of the text each id stands for, or None where that is not exact.
+
+        Under identity normalization (LLaMA-2, Mistral, ours) the pieces of an
+        encoding spell the input with spaces as ``▁`` plus at most one dummy
+        prefix, so cumulative piece lengths are the tokens' end offsets: the
+        offsets SentencePiece's protos carry, without building a proto per
+        token (that costs ~4x the encode itself).
+        """
+        if not hasattr(self, "_surface"):
+            self._surface = None
+            try:
+                from sentencepiece import sentencepiece_model_pb2
+            except ImportError:
+                return None
+            model = sentencepiece_model_pb2.ModelProto.FromString(self.model_proto)
+            norm = model.normalizer_spec
+            if norm.name == "identity" and not norm.remove_extra_whitespaces and \
+                    not model.trainer_spec.treat_whitespace_as_suffix:
+                sp = self._sp
+                self._surface = np.asarray([
+                    1 if sp.is_byte(i) else 0 if sp.is_control(i) or sp.is_unknown(i)
+                    else len(sp.id_to_piece(i).replace("\u2581", " ").encode()) for i in range(self.vocab_size)
+                ], np.int64)
+        return self._surface
+
+    def encode_split(self, texts: Sequence[str], cuts: Sequence[int]) -> list[tuple[list[int], int, bool]]:
+        texts = list(texts)
+        surface = self._surface_bytes()
+        batch = self.encode_batch(texts)
+        if surface is None or not texts:
+            return [split_by_prefix(self, t, c, ids) for t, c, ids in zip(texts, cuts, batch)]
+        lens = np.asarray([len(ids) for ids in batch], np.int64)
+        bounds = np.concatenate([[0], np.cumsum(lens)])
+        flat = np.fromiter(itertools.chain.from_iterable(batch), np.int64, int(bounds[-1]))
+        ends = np.concatenate([[0], np.cumsum(surface[flat])])  # ends[j + 1]: bytes up to the end of token j
+        base = ends[bounds[:-1]]
+        nbytes = np.asarray([len(t.encode()) for t in texts], np.int64)
+        cut_bytes = np.asarray([len(t[:c].encode()) for t, c in zip(texts, cuts)], np.int64)
+        shift = ends[bounds[1:]] - base - nbytes  # 1 where a dummy prefix was added
+        ok = (shift == 0) | ((shift == 1) & self.add_prefix_space)
+        target = base + cut_bytes + shift
+        n = np.clip(np.searchsorted(ends[1:], target, side="right") - bounds[:-1], 0, lens)
+        n[cut_bytes == 0] = 0  # an empty prompt owns no token, not even a lone dummy prefix
+        aligned = (ends[bounds[:-1] + n] == target) | (cut_bytes == 0)
+        return [(ids, int(k), bool(a)) if good else split_by_prefix(self, t, c, ids)
+                for ids, k, a, good, t, c in zip(batch, n, aligned, ok, texts, cuts)]
+
 
 class HFTokenizer(Tokenizer):
     """A ``transformers`` tokenizer (any model: LLaMA-2/3, Mistral, Qwen2, ours)."""
@@ -164,6 +255,72 @@ class HFTokenizer(Tokenizer):
 
     def save(self, directory: str | os.PathLike) -> None:
         _atomic_dir(directory, self.hf.save_pretrained)
+
+    def _backend(self, texts: Sequence[str]):
+        """Rust encodings of ``texts`` (fast tokenizers), or None.
+
+        The backend is called directly: ``hf(texts, return_offsets_mapping=True)``
+        gives the same ids at half the speed. The first text of every batch is
+        checked against ``hf.encode``; a tokenizer whose Python side changes
+        the text first is then used through ``encode`` from there on.
+        """
+        backend = getattr(self.hf, "backend_tokenizer", None) if getattr(self.hf, "is_fast", False) else None
+        if backend is None or not texts or getattr(self, "_backend_differs", False):
+            return None
+        encodings = backend.encode_batch(list(texts), add_special_tokens=False)
+        if encodings[0].ids != self.hf.encode(texts[0], add_special_tokens=False):
+            logging.warning("%s: backend encoding differs from encode(); batches go through encode()",
+                            self.hf.name_or_path)
+            self._backend_differs = True
+            return None
+        return encodings
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        encodings = self._backend(texts)
+        return [e.ids for e in encodings] if encodings is not None else super().encode_batch(texts)
+
+    def _trims_offsets(self) -> bool:
+        """Whether the post-processor trims spaces off offsets (ByteLevel: GPT-2, Llama-3, Qwen2).
+
+        Trimmed, a lone space token reads as empty and shifts past the cut, so
+        such tokenizers split by shared prefix instead (``split_by_prefix``).
+        """
+        if not hasattr(self, "_trims"):
+            config = json.loads(self.hf.backend_tokenizer.to_str()).get("post_processor")
+            self._trims = '"trim_offsets": true' in json.dumps(config)
+        return self._trims
+
+    def encode_split(self, texts: Sequence[str], cuts: Sequence[int]) -> list[tuple[list[int], int, bool]]:
+        encodings = self._backend(texts)
+        if encodings is None:
+            return super().encode_split(texts, cuts)
+        if self._trims_offsets():
+            heads = self._backend([t[:c] for t, c in zip(texts, cuts)])
+            if heads is None:
+                return super().encode_split(texts, cuts)
+            return [split_by_prefix(self, t, c, e.ids, h.ids) for t, c, e, h in zip(texts, cuts, encodings, heads)]
+        out = []
+        for e, cut in zip(encodings, cuts):
+            offsets = e.offsets  # character spans; sorted by end
+            n = bisect.bisect_right(offsets, cut, key=lambda o: o[1])
+            while n and cut and offsets[n - 1][0] >= cut:  # empty spans at the cut start the response
+                n -= 1
+            aligned = (n == 0 and cut == 0) or (n > 0 and offsets[n - 1][1] == cut)
+            out.append((e.ids, 0 if cut == 0 else n, aligned))
+        return out
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(f"{type(self.hf).__name__} {self.bos_id} {self.eos_id}".encode())
+        h.update(repr(getattr(self.hf, "split_special_tokens", None)).encode())
+        if getattr(self.hf, "is_fast", False):
+            h.update(self.hf.backend_tokenizer.to_str().encode())  # model, normalizer, pre-tokenizer, added tokens
+        else:
+            sp = getattr(self.hf, "sp_model", None)
+            if sp is not None:
+                h.update(sp.serialized_model_proto())
+            h.update(json.dumps(sorted(self.hf.get_vocab().items())).encode())
+            h.update(repr(sorted((k, repr(v)) for k, v in self.hf.init_kwargs.items())).encode())
+        return h.hexdigest()
 
 
 def load_tokenizer(path: str | os.PathLike) -> Tokenizer:

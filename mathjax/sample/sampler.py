@@ -156,7 +156,11 @@ class Sampler:
         if isinstance(prompt, str):
             if self.tokenizer is None:
                 raise ValueError("string prompts need a tokenizer")
-            ids = self.tokenizer.encode(prompt, add_bos=self.add_bos)
+            # The SFT split rule: trailing spaces are left to the first generated
+            # token, so the ids are a prefix of the training sequences.
+            from mathjax.data.tokenize import encode_prompt
+
+            ids = encode_prompt(self.tokenizer, prompt, add_bos=self.add_bos)
         else:
             ids = [int(t) for t in prompt]
         if not ids:
