@@ -187,7 +187,7 @@ def grade(opts: DemoOptions, samples_path: str, greedy_path: str, report_dir: st
 def export_and_check(opts: DemoOptions, model_dir: str, hf_dir: str, records: list[dict], num_prompts: int = 4) -> dict:
     """Exports to Hugging Face and checks that transformers reproduces our greedy tokens."""
     import mathjax
-    from mathjax.data.templates import get_template
+    from mathjax.data.templates import get_template, prompt_boundary
     from mathjax.sample.sampler import Sampler
     from mathjax.sample.sampling import SamplingRules
 
@@ -202,7 +202,10 @@ def export_and_check(opts: DemoOptions, model_dir: str, hf_dir: str, records: li
         return result
     tokenizer = model.tokenizer()
     template = get_template(opts.template)
-    prompts = [tokenizer.encode(template.format_prompt(r["question"]), add_bos=True) for r in records[:num_prompts]]
+    # Prompt text as the sampler and training cut it: up to the boundary (no trailing space).
+    texts = [template.format_prompt(r["question"]) for r in records[:num_prompts]]
+    texts = [t[:prompt_boundary(t)] for t in texts]
+    prompts = [tokenizer.encode(t, add_bos=True) for t in texts]
     sampler = Sampler(model, None, SamplingRules(temperature=0.0), batch_size=num_prompts,
                       max_new_tokens=opts.max_new_tokens)
     ours = [s[0].token_ids for s in sampler.sample(prompts, num_samples=1, seed=0, question_ids=list(range(len(prompts))))]
@@ -210,7 +213,7 @@ def export_and_check(opts: DemoOptions, model_dir: str, hf_dir: str, records: li
     hf_model = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
     mismatches = 0
     for prompt, mine in zip(prompts, ours):
-        text_ids = hf_tok(template.format_prompt(records[prompts.index(prompt)]["question"]))["input_ids"]
+        text_ids = hf_tok(texts[prompts.index(prompt)])["input_ids"]
         if list(text_ids) != list(prompt):
             raise RuntimeError("transformers' tokenizer encodes the prompt differently from ours")
         with torch.no_grad():

@@ -81,8 +81,11 @@ def _quiet_libtpu_env(accelerator: str):
     Only for the duration of the topology query: these variables must not
     leak into cluster detection (``jax.distributed``) later in the process.
     """
+    # ALLOW_MULTIPLE_LIBTPU_LOAD: libtpu otherwise takes /tmp/libtpu_lockfile for the
+    # process's lifetime, and a second compile-only process (a test's subprocess, a
+    # second dry run) aborts. Describing a topology never opens a chip.
     values = {"TPU_ACCELERATOR_TYPE": accelerator, "TPU_WORKER_HOSTNAMES": "localhost", "TPU_WORKER_ID": "0",
-              "TPU_SKIP_MDS_QUERY": "1"}
+              "TPU_SKIP_MDS_QUERY": "1", "ALLOW_MULTIPLE_LIBTPU_LOAD": "1"}
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
