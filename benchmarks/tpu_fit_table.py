@@ -93,12 +93,13 @@ def main(argv):
         seconds = time.perf_counter() - t
         state = report.memory[f"params ({config.param_dtype})"] + report.memory["optimizer state"]
         c = report.collectives
-        verdict = "" if report.fits else " DOES NOT FIT"
+        verdict = "" if report.fits else " DOES NOT FIT" + (" (compiler refused)" if report.compiler_refused else "")
+        moved = (format_bytes(c.bytes["all-gather"] + c.bytes["collective-permute"]), format_bytes(c.bytes["all-reduce"]),
+                 format_bytes(c.bytes["reduce-scatter"])) if c is not None else ("-", "-", "-")
         print(f"| {row.model} | {row.topology} | {chips} | `{row.mesh}` | {row.rows_per_shard} | {row.micro_batches} | "
               f"`{row.remat}` | {state / GiB:.1f} | {report.memory['activations + temporaries'] / GiB:.1f} | "
               f"{report.peak_bytes / GiB:.1f} / {report.device_memory / GiB:.0f}{verdict} | "
-              f"{format_bytes(c.bytes['all-gather'] + c.bytes['collective-permute'])} | "
-              f"{format_bytes(c.bytes['all-reduce'])} | {format_bytes(c.bytes['reduce-scatter'])} | {seconds:.0f} s |",
+              f"{moved[0]} | {moved[1]} | {moved[2]} | {seconds:.0f} s |",
               flush=True)
         if out:
             import json

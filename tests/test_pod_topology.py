@@ -219,14 +219,18 @@ def test_train_dry_run_topology_v4_32(model, fits, tmp_path):
     assert out.returncode == (0 if fits else 1), out.stdout[-2000:] + out.stderr[-3000:]
     text = out.stdout
     assert "mesh data:1,fsdp:16,tensor:1 (16 x tpu)" in text and "attention splash" in text
-    for kind in hlo.KINDS:
-        assert any(line.strip().startswith(f"{kind}: ") and " ops, " in line for line in text.splitlines())
-    gathered = [line for line in text.splitlines() if line.strip().startswith(("all-gather:", "collective-permute:"))]
-    assert any(not line.strip().endswith(" 0 B") for line in gathered)  # FSDP moves weights every step
+    if "TPU compiler refused" not in text:
+        for kind in hlo.KINDS:
+            assert any(line.strip().startswith(f"{kind}: ") and " ops, " in line for line in text.splitlines())
+        gathered = [line for line in text.splitlines()
+                    if line.strip().startswith(("all-gather:", "collective-permute:"))]
+        assert any(not line.strip().endswith(" 0 B") for line in gathered)  # FSDP moves weights every step
+    else:
+        assert not fits
     verdict = text.strip().splitlines()[-1]
     assert ("fits" in verdict) and (("DOES NOT FIT" in verdict) != fits)
-    if not fits:
-        assert "of 32.0 GiB" in text and "largest part" in verdict
+    if not fits:  # by our accounting against the chip's HBM, or refused by the TPU compiler itself
+        assert ("of 32.0 GiB" in text and "largest part" in verdict) or "CompileTimeHbmOom" in verdict
 
 
 @needs_libtpu

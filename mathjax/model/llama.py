@@ -136,7 +136,7 @@ class Embed(nn.Module):
         # Cast in shards, so whatever moves is in the compute dtype.
         table = table.astype(jnp.dtype(cfg.dtype))
         mesh = active_mesh()
-        if mesh is None or mesh.shape.get("tensor", 1) == 1:
+        if mesh is not None and mesh.shape.get("fsdp", 1) > 1 and mesh.shape.get("tensor", 1) == 1:
             # Look rows up in each device's own slice of the embedding dimension (all
             # tokens are tiny to replicate), then move activations to batch sharding:
             # the table is never gathered, and its gradient is a local scatter-add

@@ -22,7 +22,7 @@ from mathjax.model.partition import param_shardings
 from mathjax.parallel.mesh import make_mesh
 from mathjax.train.fit_check import (
     FitReport, _compile, _peak, _xla_flops, collectives_of, cpu_caveats, device_memory_limit, fit_target,
-    matmul_flops, mesh_platform, per_device_bytes, read_model_dir,
+    matmul_flops, mesh_platform, per_device_bytes, read_model_dir, refused,
 )
 
 
@@ -107,7 +107,7 @@ def sample_fit_check(
         peak_bytes=peak, **_sampler_flops(traced, compiled, mesh), flops_note="per prefill call",
         model_flops_per_step=None, lower_seconds=lower_s,
         compile_seconds=compile_s, device_memory=device_memory, details=common,
-        collectives=collectives_of(compiled),
+        collectives=collectives_of(compiled), compiler_refused=refused(compiled),
     ))
 
     rows = cache_lib.row_sharding(mesh, layout)
@@ -137,7 +137,7 @@ def sample_fit_check(
         peak_bytes=peak, **_sampler_flops(traced, compiled, mesh), flops_note="per decode step (one token per row)",
         model_flops_per_step=None, lower_seconds=lower_s,
         compile_seconds=compile_s, device_memory=device_memory, details=common,
-        collectives=collectives_of(compiled),
+        collectives=collectives_of(compiled), compiler_refused=refused(compiled),
     ))
     return reports
 

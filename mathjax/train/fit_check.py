@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import time
 from typing import Any, Sequence
 
@@ -158,6 +159,7 @@ class FitReport:
     device_memory: int | None = None
     details: list[str] = dataclasses.field(default_factory=list)
     collectives: hlo.CollectiveStats | None = None  # per device per step, from the compiled HLO
+    compiler_refused: str | None = None  # the TPU compiler's out-of-memory message, when it refused
 
     @property
     def num_devices(self) -> int:
@@ -165,6 +167,8 @@ class FitReport:
 
     @property
     def fits(self) -> bool | None:
+        if self.compiler_refused:
+            return False
         return None if self.device_memory is None else self.peak_bytes <= self.device_memory
 
     def format(self) -> str:
@@ -187,6 +191,8 @@ class FitReport:
             lines.append(f"   model FLOPs per step (6N + causal attention, as in MFU): {self.model_flops_per_step:.3e}")
         if self.xla_flops_per_device is not None:
             lines.append(f"   XLA cost_analysis flops per device (loop bodies counted once): {self.xla_flops_per_device:.3e}")
+        if self.compiler_refused:
+            lines.append(f"   TPU compiler refused the program: {self.compiler_refused}")
         if self.collectives is not None:
             loops = (f" (a loop without a fixed trip count, counted once: {self.flops_note})"
                      if self.collectives.dynamic_loops else "")
@@ -202,6 +208,8 @@ class FitReport:
         if self.fits:
             return (f"{self.title}: fits, {self.peak_bytes / GiB:.2f} of {self.device_memory / GiB:.1f} GiB "
                     f"per device on {self.platform}")
+        if self.compiler_refused:
+            return f"{self.title}: DOES NOT FIT: {self.compiler_refused}"
         largest = max(self.memory, key=self.memory.get)
         return (f"{self.title}: DOES NOT FIT: {self.peak_bytes / GiB:.2f} GiB per device > "
                 f"{self.device_memory / GiB:.1f} GiB (largest part: {largest}, {self.memory[largest] / GiB:.2f} GiB)")
@@ -213,13 +221,61 @@ class FitReport:
         return out
 
 
+_HBM_OOM = re.compile(r"memory required for HLO temporaries \(([\d.]+)([KMGT])\)")
+
+
+@dataclasses.dataclass
+class CompilerOutOfMemory:
+    """Stands in for a compiled program the TPU compiler refused for lack of HBM.
+
+    The TPU compiler checks its own memory plan and fails with
+    ``CompileTimeHbmOom`` when temporaries exceed the chip; that is a
+    definite "does not fit", reported with the compiler's figure.
+    """
+
+    message: str
+    argument_bytes: int
+    temp_bytes: int
+
+    def memory_analysis(self) -> "_Memory":
+        return _Memory(self.argument_bytes, self.temp_bytes)
+
+    def cost_analysis(self):
+        return None
+
+    def as_text(self) -> str:
+        return ""
+
+
+@dataclasses.dataclass
+class _Memory:
+    argument_size_in_bytes: int
+    temp_size_in_bytes: int
+    output_size_in_bytes: int = 0
+    alias_size_in_bytes: int = 0
+    generated_code_size_in_bytes: int = 0
+
+
 def _compile(jitted, *args, **kwargs):
-    """``(traced, compiled, lower_s, compile_s)`` of a jitted function on abstract arguments."""
+    """``(traced, compiled, lower_s, compile_s)`` of a jitted function on abstract arguments.
+
+    ``compiled`` is a :class:`CompilerOutOfMemory` when the (TPU) compiler
+    rejects the program for exceeding device memory.
+    """
     t0 = time.perf_counter()
     traced = jitted.trace(*args, **kwargs)
     lowered = traced.lower()
     t1 = time.perf_counter()
-    compiled = lowered.compile()
+    try:
+        compiled = lowered.compile()
+    except jax.errors.JaxRuntimeError as e:
+        found = _HBM_OOM.search(str(e))
+        if "CompileTimeHbmOom" not in str(e) or not found:
+            raise
+        scale = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}[found.group(2)]
+        first = next((line for line in str(e).splitlines() if "HbmOom" in line), str(e).splitlines()[0])
+        arrays = [x for x in jax.tree_util.tree_leaves(args) if hasattr(x, "shape")]
+        compiled = CompilerOutOfMemory(first.strip(), per_device_bytes(arrays), int(float(found.group(1)) * scale))
     return traced, compiled, t1 - t0, time.perf_counter() - t1
 
 
@@ -230,6 +286,11 @@ def _peak(compiled) -> tuple[int, int]:
     peak = int(m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + temp
                + m.generated_code_size_in_bytes)
     return peak, temp
+
+
+def refused(compiled) -> str | None:
+    """The compiler's out-of-memory message if it refused the program, else None."""
+    return compiled.message if isinstance(compiled, CompilerOutOfMemory) else None
 
 
 def collectives_of(compiled) -> hlo.CollectiveStats | None:
@@ -382,6 +443,7 @@ def train_fit_check(config, mesh: Mesh | str | None = None, device_memory: int |
         xla_flops_per_device=_xla_flops(compiled), model_flops_per_step=model.flops_per_token(config.seq_len) * tokens,
         lower_seconds=lower_s, compile_seconds=compile_s,
         device_memory=device_memory, details=details, collectives=collectives_of(compiled),
+        compiler_refused=refused(compiled),
     )
 
 
