@@ -46,7 +46,8 @@ _IGNORE_EOS = flags.DEFINE_bool("ignore_eos", False, "Always generate max_new_to
 _MESH = flags.DEFINE_string("mesh", "data:-1", "Mesh over this process's devices, e.g. data:4,tensor:2.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 256, "Rows decoded together.")
 _ROWS_PER_PROMPT = flags.DEFINE_integer("rows_per_prompt", None, "Rows sharing one prompt's KV (default: auto).")
-_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16", "float16"], "Weights/compute dtype.")
+_DTYPE = flags.DEFINE_enum("dtype", "auto", ["auto", "float32", "bfloat16", "float16"],
+                           "Weights/compute dtype; auto: bfloat16 on GPU/TPU (and for TPU dry runs), float32 on CPU.")
 _KV_DTYPE = flags.DEFINE_string("kv_dtype", None, "KV cache dtype (default: --dtype).")
 _PROCESS_INDEX = flags.DEFINE_integer("process_index", None, "This process's share (default: jax.process_index()).")
 _PROCESS_COUNT = flags.DEFINE_integer("process_count", None, "Number of shares (default: jax.process_count()).")
@@ -100,7 +101,7 @@ def main(argv):
     initialize_distributed()
     # Each process samples its own questions on its own devices: no collectives.
     mesh = make_mesh(_MESH.value, devices=jax.local_devices())
-    model = mathjax.load(_MODEL.value, dtype=_DTYPE.value, mesh=mesh)
+    model = mathjax.load(_MODEL.value, dtype=_resolve_dtype(jax.default_backend()), mesh=mesh)
     tokenizer = load_tokenizer(_TOKENIZER.value) if _TOKENIZER.value else model.tokenizer()
     rules = SamplingRules(temperature=_TEMPERATURE.value, top_p=_TOP_P.value, top_k=_TOP_K.value)
     options = {}
@@ -119,6 +120,13 @@ def main(argv):
                  result.output_path, result.written, result.skipped, result.stats.summary())
 
 
+def _resolve_dtype(platform: str) -> str:
+    """``--dtype=auto``: bfloat16 weights and KV cache on accelerators, float32 on CPU."""
+    if _DTYPE.value != "auto":
+        return _DTYPE.value
+    return "float32" if platform == "cpu" else "bfloat16"
+
+
 def _dry_run():
     if not _MODEL.value:
         raise app.UsageError("--model is required (a model dir or a preset name such as llama2_7b)")
@@ -126,6 +134,8 @@ def _dry_run():
         # The host's own backend is irrelevant; with libtpu installed on a non-TPU
         # host, probing for a local TPU only prints errors.
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    import jax
+
     from mathjax.sample import SamplingRules
     from mathjax.sample import fit_check as sample_fit_check
     from mathjax.train import fit_check
@@ -134,7 +144,8 @@ def _dry_run():
     memory = int(_DEVICE_MEMORY_GIB.value * fit_check.GiB) if _DEVICE_MEMORY_GIB.value else None
     try:
         reports = sample_fit_check.sample_fit_check(
-            sample_fit_check.sample_model_config(_MODEL.value, _DTYPE.value), _MESH.value,
+            sample_fit_check.sample_model_config(_MODEL.value, _resolve_dtype(
+                "tpu" if _DRY_RUN_TOPOLOGY.value else jax.default_backend())), _MESH.value,
             batch_size=_BATCH_SIZE.value, num_samples=_NUM_SAMPLES.value, prompt_len=_DRY_RUN_PROMPT_LEN.value,
             max_new_tokens=_MAX_NEW_TOKENS.value, rows_per_prompt=_ROWS_PER_PROMPT.value, kv_dtype=_KV_DTYPE.value,
             rules=SamplingRules(temperature=_TEMPERATURE.value, top_p=_TOP_P.value, top_k=_TOP_K.value),
