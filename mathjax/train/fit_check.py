@@ -25,6 +25,7 @@ place), so its compile grows with depth.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import re
@@ -193,6 +194,8 @@ class FitReport:
             lines.append(f"   XLA cost_analysis flops per device (loop bodies counted once): {self.xla_flops_per_device:.3e}")
         if self.compiler_refused:
             lines.append(f"   TPU compiler refused the program: {self.compiler_refused}")
+        elif self.collectives is None and self.platform == "tpu":
+            lines.append("   collectives: the compiled program's HLO text is not available (see the log)")
         if self.collectives is not None:
             loops = (f" (a loop without a fixed trip count, counted once: {self.flops_note})"
                      if self.collectives.dynamic_loops else "")
@@ -294,10 +297,16 @@ def refused(compiled) -> str | None:
 
 
 def collectives_of(compiled) -> hlo.CollectiveStats | None:
-    """Per-device collectives of a compiled program (None where the backend gives no HLO text)."""
+    """Per-device collectives of a compiled program (None where the backend gives no HLO text).
+
+    libtpu 0.0.52 fails to re-serialise some v5p executables ("async-update
+    instruction should have 1 operands"): those reports say so instead of
+    listing collectives.
+    """
     try:
         text = compiled.as_text()
-    except Exception:  # noqa: BLE001 - some backends do not print their executables
+    except Exception as e:  # noqa: BLE001 - some backends do not print their executables
+        logging.warning("no HLO text from the compiled program (%s): collectives not counted", str(e)[:200])
         return None
     return hlo.collectives(text) if text else None
 
