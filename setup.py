@@ -40,6 +40,8 @@ setup(
         "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6", "torch>=2.4"],
         "bench": ["torch>=2.4", "math-verify"],
         "tpu": ["jax[tpu]>=0.7"],
+        # The TPU compiler alone, for --dry_run_topology fit checks on any host (and their tests).
+        "tpu-compile": ["libtpu"],
         "cuda": ["jax[cuda12]>=0.7"],
     },
 )
