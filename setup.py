@@ -34,10 +34,13 @@ setup(
         "tqdm>=4.66",
         "matplotlib>=3.8",
         "tensorboardX>=2.6",
+        # One path layer for local and gs:// workdirs, data, exports and outputs.
+        "etils[epath]>=1.7",
+        "gcsfs>=2024.2",
     ],
     extras_require={
         # torch only for parity tests and the peer benchmarks; pin the CPU build available here.
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6", "torch>=2.4"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6", "torch>=2.4", "gcp-storage-emulator>=2024.8"],
         "bench": ["torch>=2.4", "math-verify"],
         "tpu": ["jax[tpu]>=0.7"],
         # The TPU compiler alone, for --dry_run_topology fit checks on any host (and their tests).

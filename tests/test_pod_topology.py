@@ -218,7 +218,7 @@ def test_train_dry_run_topology_v4_32(model, fits, tmp_path):
                    "--dry_run_topology=v4-32")
     assert out.returncode == (0 if fits else 1), out.stdout[-2000:] + out.stderr[-3000:]
     text = out.stdout
-    assert "mesh data:1,fsdp:16,tensor:1 (16 x tpu)" in text and "attention splash" in text
+    assert "(16 x tpu)" in text and "attention splash" in text  # the config's mesh over the slice's 16 chips
     if "TPU compiler refused" not in text:
         for kind in hlo.KINDS:
             assert any(line.strip().startswith(f"{kind}: ") and " ops, " in line for line in text.splitlines())

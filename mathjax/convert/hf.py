@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import tempfile
 from typing import Callable
 
@@ -24,6 +23,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from mathjax.convert.safetensors_io import SafetensorsDir, write_sharded
+from mathjax.io import paths
 from mathjax.model import llama
 from mathjax.model.config import ModelConfig, read_hf_config
 from mathjax.model.partition import param_shardings
@@ -186,9 +186,12 @@ def save_hf(
 ) -> str:
     """Writes a HF model dir (safetensors + config + generation config + tokenizer).
 
-    Written into a temporary sibling dir and renamed at the end, so a failed
-    or killed export never leaves a half-written model behind. Only process 0
-    writes; every process must call (the gathers are collective).
+    Local: written into a temporary sibling dir and renamed at the end, so a
+    failed or killed export never leaves a half-written model behind. Object
+    stores (``gs://...``) cannot rename a directory: the dir is refilled in
+    place with ``config.json`` written last, so a partial export is not a
+    loadable model dir. Only process 0 writes; every process must call (the
+    gathers are collective).
     """
     np_dtype = np.dtype(jnp.dtype(dtype))
     if np_dtype not in (np.dtype(np.float32), np.dtype(jnp.bfloat16), np.dtype(np.float16)):
@@ -204,49 +207,60 @@ def save_hf(
             entries.append((name, shape, np_dtype))
             producers[name] = lambda src=src, m=m: m.to_hf(_to_host(src).astype(np.float32)).astype(np_dtype)
     is_writer = jax.process_index() == 0
-    parent = os.path.dirname(os.path.abspath(output_dir)) or "."
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=parent) if is_writer else None
+    output_dir = paths.normalize(output_dir)
+    remote = paths.is_remote(output_dir)
+    parent = paths.dirname(output_dir)
+    tmp = None
+    if is_writer:
+        paths.makedirs(parent)
+        if remote:
+            paths.rmtree(output_dir)
+        tmp = output_dir if remote else tempfile.mkdtemp(prefix=".tmp-export-", dir=parent)
     try:
         if is_writer:
             write_sharded(tmp, entries, lambda name: producers[name](), max_shard_bytes)
-            hf_config = config.to_hf_dict()
-            hf_config["torch_dtype"] = str(np_dtype.name) if np_dtype != np.dtype(jnp.bfloat16) else "bfloat16"
-            with open(os.path.join(tmp, "config.json"), "w") as f:
-                json.dump(hf_config, f, indent=2)
-            generation = {"_from_model_config": True, "bos_token_id": config.bos_token_id,
-                          "eos_token_id": config.eos_token_id, "pad_token_id": config.pad_token_id}
-            with open(os.path.join(tmp, "generation_config.json"), "w") as f:
-                json.dump({k: v for k, v in generation.items() if v is not None or k == "eos_token_id"}, f, indent=2)
             if tokenizer_source:
                 copy_tokenizer(tokenizer_source, tmp)
-            if os.path.exists(output_dir):
-                shutil.rmtree(output_dir)
-            os.rename(tmp, output_dir)
+            generation = {"_from_model_config": True, "bos_token_id": config.bos_token_id,
+                          "eos_token_id": config.eos_token_id, "pad_token_id": config.pad_token_id}
+            paths.write_text(paths.join(tmp, "generation_config.json"), json.dumps(
+                {k: v for k, v in generation.items() if v is not None or k == "eos_token_id"}, indent=2))
+            hf_config = config.to_hf_dict()
+            hf_config["torch_dtype"] = str(np_dtype.name) if np_dtype != np.dtype(jnp.bfloat16) else "bfloat16"
+            paths.write_text(paths.join(tmp, "config.json"), json.dumps(hf_config, indent=2))  # last: marks it complete
+            if not remote:
+                paths.rmtree(output_dir)
+                os.rename(tmp, output_dir)
         else:
             for name, _, _ in entries:  # take part in the collective gathers
                 producers[name]()
     except BaseException:
-        if tmp and os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        if tmp and not remote:
+            paths.rmtree(tmp)
         raise
     return output_dir
 
 
 def copy_tokenizer(source: str, output_dir: str) -> None:
-    """Copies HF tokenizer files from a dir, or writes them from a SentencePiece ``.model`` file."""
-    if os.path.isdir(source):
+    """Copies HF tokenizer files from a dir, or writes them from a SentencePiece ``.model`` file (local or remote)."""
+    if paths.isdir(source):
         for fname in TOKENIZER_FILES:
-            if os.path.exists(os.path.join(source, fname)):
-                shutil.copy2(os.path.join(source, fname), os.path.join(output_dir, fname))
-    elif os.path.isfile(source):
+            if paths.exists(paths.join(source, fname)):
+                paths.copy_file(paths.join(source, fname), paths.join(output_dir, fname))
+    elif paths.isfile(source):
         from mathjax.data.tokenizer import load_tokenizer
 
-        load_tokenizer(source).save(output_dir)
+        with paths.local_copy(source) as local:
+            tokenizer = load_tokenizer(local)
+        # Tokenizer.save replaces its target dir and writes local files only:
+        # save aside, then add the files to output_dir (local or remote).
+        with tempfile.TemporaryDirectory() as tmp:
+            tokenizer.save(os.path.join(tmp, "tokenizer"))
+            paths.copy_tree(os.path.join(tmp, "tokenizer"), output_dir)
     else:
         raise FileNotFoundError(f"{source}: tokenizer not found")
 
 
 def has_tokenizer(path: str) -> bool:
-    return os.path.isdir(path) and any(os.path.exists(os.path.join(path, f)) for f in ("tokenizer.model", "tokenizer.json"))
+    return paths.isdir(path) and any(paths.exists(paths.join(path, f)) for f in ("tokenizer.model", "tokenizer.json"))
 

@@ -4,6 +4,8 @@ Our own reader because the format is a JSON header plus raw little-endian
 bytes, and memory-mapping it gives per-tensor lazy loads of bf16/fp16/fp32
 (via ml_dtypes) without ever holding a whole file in RAM. The writer streams
 tensors one at a time into files of bounded size, with the HF index file.
+Reading needs local files (memory maps); writing takes local paths or URIs
+(``gs://...``, through :mod:`mathjax.io.paths`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Callable
 
 import ml_dtypes
 import numpy as np
+
+from mathjax.io import paths
 
 _DTYPES = {
     "F64": np.dtype(np.float64),
@@ -78,6 +82,9 @@ class SafetensorsDir:
     """All ``*.safetensors`` of a Hugging Face model dir, by tensor name (index file honoured)."""
 
     def __init__(self, model_dir: str):
+        if paths.is_remote(model_dir):
+            raise ValueError(f"{model_dir}: safetensors are memory-mapped and must be local; "
+                             "copy the model first (mathjax.io.paths.local_copy)")
         index_path = os.path.join(model_dir, "model.safetensors.index.json")
         self._files: dict[str, SafetensorsFile] = {}
         self.location: dict[str, str] = {}
@@ -157,7 +164,7 @@ def write_sharded(
         total += offset
         blob = json.dumps(header, separators=(",", ":")).encode()
         blob += b" " * (-len(blob) % 8)  # align the data section
-        with open(os.path.join(output_dir, fname), "wb") as f:
+        with paths.open_file(paths.join(output_dir, fname), "wb") as f:
             f.write(struct.pack("<Q", len(blob)))
             f.write(blob)
             for name, shape, dtype in shard:
@@ -166,7 +173,7 @@ def write_sharded(
                     raise ValueError(f"tensor {name!r}: produced shape {arr.shape}, expected {tuple(shape)}")
                 f.write(arr.tobytes())
     if n > 1:
-        with open(os.path.join(output_dir, "model.safetensors.index.json"), "w") as f:
-            json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+        paths.write_text(paths.join(output_dir, "model.safetensors.index.json"),
+                         json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
     return names
 

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from mathjax.data import templates
+from mathjax.io import paths
 
 # Hub ids used when a preset is asked for by name without files.
 HUB_DATASETS: dict[str, tuple[tuple[str, str | None], ...]] = {
@@ -114,14 +114,14 @@ class RecordSource:
 
 
 class JsonlSource(RecordSource):
-    """A JSONL file; blank lines are ignored, every other line is one record."""
+    """A JSONL file (local or a URI such as ``gs://...``); blank lines are ignored, every other line is one record."""
 
     def __init__(self, path: str):
         self.name = path
-        if not os.path.isfile(path):
+        if not paths.isfile(path):
             raise FileNotFoundError(f"{path}: no such file")
         offsets, lines = [], []
-        with open(path, "rb") as f:
+        with paths.open_file(path, "rb") as f:
             pos = 0
             for lineno, line in enumerate(f, 1):
                 if line.strip():
@@ -138,7 +138,8 @@ class JsonlSource(RecordSource):
         return f"{self.name}:{int(self._lines[index])}"
 
     def read(self, indices: Sequence[int]) -> Iterator[tuple[int, Any]]:
-        with open(self.name, "rb") as f:
+        # Indices come sorted, so remote reads stay sequential (gcsfs reads ahead in blocks).
+        with paths.open_file(self.name, "rb") as f:
             for i in indices:
                 f.seek(int(self._offsets[i]))
                 raw = f.readline()
@@ -165,11 +166,12 @@ class HFSource(RecordSource):
         """``path``: a hub id, a local dataset directory, or a ``.json/.jsonl/.parquet/.csv`` file."""
         import datasets
 
-        ext = os.path.splitext(path)[1].lower()
+        ext = paths.splitext(path)[1].lower()
         builders = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
-        if os.path.isfile(path) and ext in builders:
+        # `datasets` reads fsspec URIs (gs://...) itself.
+        if ext in builders and paths.isfile(path):
             ds = datasets.load_dataset(builders[ext], data_files={split: path}, split=split)
-        elif os.path.isdir(path) and os.path.exists(os.path.join(path, "dataset_info.json")):
+        elif paths.isdir(path) and paths.exists(paths.join(path, "dataset_info.json")):
             ds = datasets.load_from_disk(path)
             if isinstance(ds, datasets.DatasetDict):
                 ds = ds[split]
@@ -229,12 +231,14 @@ def split_paths(paths: str | Sequence[str] | None) -> list[str]:
 
 
 def open_source(path: str, split: str = "train", hf_config: str | None = None) -> RecordSource:
-    """A JSONL file, another data file or local dataset dir (via ``datasets``), or a hub id."""
-    if os.path.isfile(path) and path.endswith(".jsonl"):
+    """A JSONL file, another data file or dataset dir (via ``datasets``), or a hub id; files may be URIs."""
+    if paths.is_remote(path) and not paths.exists(path):
+        raise FileNotFoundError(f"{path}: no such file or directory")  # not a hub id either
+    if path.endswith(".jsonl") and paths.isfile(path):
         return JsonlSource(path)
-    if os.path.isfile(path) and path.endswith(".json"):
+    if path.endswith(".json") and paths.isfile(path):
         # A .json file is either JSON lines or one JSON array; try lines first.
-        with open(path, "rb") as f:
+        with paths.open_file(path, "rb") as f:
             head = f.read(1024).lstrip()
         if not head.startswith(b"["):
             return JsonlSource(path)
@@ -414,11 +418,11 @@ def load_eval_set(name_or_path: str, split: str = "test", limit: int | None = No
     Raises:
       ValueError: a malformed record, naming the file and line.
     """
-    if os.path.isdir(name_or_path) and os.path.isfile(os.path.join(name_or_path, f"{split}.jsonl")):
-        name_or_path = os.path.join(name_or_path, f"{split}.jsonl")
-    if os.path.exists(name_or_path):
+    if paths.isdir(name_or_path) and paths.isfile(paths.join(name_or_path, f"{split}.jsonl")):
+        name_or_path = paths.join(name_or_path, f"{split}.jsonl")
+    if paths.exists(name_or_path):
         source = open_source(name_or_path, split)
-        prefix = os.path.splitext(os.path.basename(name_or_path))[0]
+        prefix = paths.splitext(paths.basename(name_or_path))[0]
     elif name_or_path == "gsm8k":
         source, prefix = HFSource.load(*HUB_DATASETS["gsm8k"][0], split=split), f"gsm8k-{split}"
     elif name_or_path == "math":

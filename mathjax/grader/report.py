@@ -15,6 +15,7 @@ from mathjax.grader.analysis import accuracy_by_steps, error_breakdown
 from mathjax.grader.api import DEFAULT_TIMEOUT
 from mathjax.grader.bulk import grade_run
 from mathjax.grader.metrics import DEFAULT_BOOTSTRAP, compute_metrics
+from mathjax.grader.samples_io import is_uri, join_path, make_dirs, open_path
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -132,7 +133,11 @@ def plot_pass_at_k(report: dict, path: str | os.PathLike, greedy_accuracy: float
     ax.legend(loc="lower right")
     ax.set_title(f"{report.get('num_questions', 0)} questions")
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    if is_uri(path):
+        with open_path(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=150)
+    else:
+        fig.savefig(path, dpi=150)
     plt.close(fig)
 
 
@@ -165,29 +170,31 @@ def write_report(
         ``extra``/``metrics["greedy_accuracy"]`` when not given.
       plot: write the PNG.
 
+    ``output_dir`` may be local or a URI (``gs://bucket/report``).
+
     Returns:
       The report dict as written.
     """
-    os.makedirs(output_dir, exist_ok=True)
+    make_dirs(output_dir)
     report = dict(metrics)
     if extra:
         report.update(extra)
     if greedy_accuracy is not None:
         report["greedy_accuracy"] = greedy_accuracy
     report = _jsonable(report)
-    with open(os.path.join(output_dir, REPORT_JSON), "w") as f:
+    with open_path(join_path(output_dir, REPORT_JSON), "w") as f:
         json.dump(report, f, indent=2, sort_keys=False)
         f.write("\n")
-    with open(os.path.join(output_dir, REPORT_MD), "w") as f:
+    with open_path(join_path(output_dir, REPORT_MD), "w") as f:
         f.write(_markdown(report) + "\n")
     if plot:
-        plot_pass_at_k(report, os.path.join(output_dir, PLOT_PNG), report.get("greedy_accuracy"))
+        plot_pass_at_k(report, join_path(output_dir, PLOT_PNG), report.get("greedy_accuracy"))
     return report
 
 
 def write_details(results, path: str | os.PathLike) -> None:
-    """Per-question grading (answers, correctness, clusters) as JSONL."""
-    with open(path, "w") as f:
+    """Per-question grading (answers, correctness, clusters) as JSONL (local path or URI)."""
+    with open_path(path, "w") as f:
         for r in results:
             f.write(
                 json.dumps(
@@ -231,7 +238,7 @@ def evaluate(
         metrics["errors"] = error_breakdown(results)
     metrics["grading_seconds"] = round(t_grade, 3)
     metrics["grading_config"] = {"timeout": timeout, "fallback": fallback, "workers": workers}
-    os.makedirs(output_dir, exist_ok=True)
+    make_dirs(output_dir)
     if details:
-        write_details(results, os.path.join(output_dir, DETAILS_JSONL))
+        write_details(results, join_path(output_dir, DETAILS_JSONL))
     return write_report(metrics, output_dir, extra)

@@ -9,25 +9,65 @@ One line per question::
 Large files are never loaded whole by the parent: :func:`line_offsets` finds
 where each line starts and workers read their own lines (so a 1.28M-sample
 file is not pickled through pipes).
+
+Paths may be local or URIs (``gs://bucket/samples.jsonl``): :func:`open_path`
+opens URIs through :mod:`etils.epath` (gcsfs for ``gs://``), as
+``mathjax.io.paths`` does for the rest of the project; the grader keeps its
+own small copy because it imports no other mathjax package.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 from collections.abc import Iterator
+from typing import IO, Any
 
 from mathjax.grader.extract import extract_answer
 from mathjax.grader.normalize import last_boxed
 
 Record = dict
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_uri(path: str | os.PathLike) -> bool:
+    """True for ``scheme://...`` paths (object stores), False for local paths."""
+    return bool(_URI.match(os.fspath(path)))
+
+
+def open_path(path: str | os.PathLike, mode: str = "r") -> IO[Any]:
+    """``open`` for local paths and URIs; text is UTF-8. URIs take modes r, w, rb, wb."""
+    path = os.fspath(path)
+    if not is_uri(path):
+        return open(path, mode) if "b" in mode else open(path, mode, encoding="utf-8")
+    if mode.replace("b", "") not in ("r", "w"):
+        raise ValueError(f"{path}: mode {mode!r} is not supported on object stores")
+    if path.split("://", 1)[0] not in ("gs", "s3", "az", "hf"):  # epath would take others for local names
+        raise ValueError(f"{path}: unsupported storage scheme (supported: gs://, s3://, az://, hf://)")
+    from etils import epath
+
+    raw = epath.Path(path).open(mode if "b" in mode else mode + "b")
+    return raw if "b" in mode else io.TextIOWrapper(raw, encoding="utf-8", newline="")
+
+
+def make_dirs(path: str | os.PathLike) -> None:
+    """``mkdir -p`` for local dirs; object stores have no directories to make."""
+    if not is_uri(path):
+        os.makedirs(path, exist_ok=True)
+
+
+def join_path(base: str | os.PathLike, name: str) -> str:
+    base = os.fspath(base)
+    return f"{base.rstrip('/')}/{name}" if is_uri(base) else os.path.join(base, name)
 
 
 def line_offsets(path: str | os.PathLike) -> list[tuple[int, int]]:
     """(offset, length) of every non-blank line of a JSONL file."""
     out = []
     pos = 0
-    with open(path, "rb") as f:
+    with open_path(path, "rb") as f:
         for line in f:
             if line.strip():
                 out.append((pos, len(line)))
@@ -37,7 +77,7 @@ def line_offsets(path: str | os.PathLike) -> list[tuple[int, int]]:
 
 def read_lines(path: str | os.PathLike, spans: list[tuple[int, int]]) -> Iterator[Record]:
     """Parse the records at the given (offset, length) spans."""
-    with open(path, "rb") as f:
+    with open_path(path, "rb") as f:
         for off, length in spans:
             f.seek(off)
             yield json.loads(f.read(length))
@@ -45,7 +85,7 @@ def read_lines(path: str | os.PathLike, spans: list[tuple[int, int]]) -> Iterato
 
 def read_jsonl(path: str | os.PathLike) -> list[Record]:
     """All records of a JSONL file (small files, tests)."""
-    with open(path, encoding="utf-8") as f:
+    with open_path(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 
 

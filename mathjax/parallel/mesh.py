@@ -84,35 +84,103 @@ def make_mesh(spec: str | Mesh | None = None, devices: list | None = None) -> Me
     return Mesh(np.asarray(devices).reshape(shape), MESH_AXES, axis_types=auto)
 
 
+def detect_cluster() -> type | None:
+    """The cluster environment ``jax.distributed.initialize()`` would pick here, or None.
+
+    Asks JAX's own detectors, in JAX's order, skipping the opt-in ones
+    (mpi4py) as JAX does: Open MPI, SLURM, GKE TPU (``TPU_WORKER_HOSTNAMES``),
+    GCE TPU VMs (the metadata server: plain Cloud TPU VMs set no variable),
+    Kubernetes. JAX has no public "is a cluster present" call; its detectors
+    register themselves in ``jax._src.clusters.ClusterEnv._cluster_types``
+    (what ``auto_detect_unset_distributed_params`` walks), read here.
+
+    Raises:
+      RuntimeError: a detector failed (e.g. the TPU metadata server did not
+        answer), naming it. Explicit flags skip detection (``num_processes=1``
+        for one process).
+    """
+    try:
+        from jax._src import clusters
+
+        cluster_types = list(clusters.ClusterEnv._cluster_types)
+    except (ImportError, AttributeError):  # pragma: no cover - depends on the JAX version
+        logging.warning("this JAX has no cluster registry (jax._src.clusters); multi-host runs need the "
+                        "--coordinator_address, --num_processes and --process_id flags")
+        return None
+    for env in cluster_types:
+        if getattr(env, "opt_in_only_method", False):
+            continue
+        try:
+            present = env.is_env_present()
+        except Exception as e:  # noqa: BLE001 - re-raised with the detector's name
+            raise RuntimeError(f"cluster detection by JAX's {env.__name__} failed ({type(e).__name__}: {e}); "
+                               "skip it with --num_processes=1 (one process) or --coordinator_address, "
+                               "--num_processes and --process_id") from e
+        if present:
+            return env
+    return None
+
+
+def _use_gloo_on_cpu() -> None:
+    # Cross-process collectives of the CPU backend (GPU/TPU use NCCL/ICI); gloo
+    # is JAX's default since 0.5, set for older versions. Must happen before any
+    # backend is initialised, so jax.default_backend() is not asked here.
+    if getattr(jax.config, "jax_cpu_collectives_implementation", None) is None:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+
+
 def initialize_distributed(
     coordinator_address: str | None = None,
     num_processes: int | None = None,
     process_id: int | None = None,
-) -> None:
-    """Starts ``jax.distributed`` when the run spans several processes.
+) -> bool:
+    """Starts ``jax.distributed`` when the run spans several processes; returns whether it is running.
 
-    On TPU pods and SLURM clusters JAX discovers everything itself; on plain
-    GPU/CPU hosts pass the coordinator flags. CPU runs use gloo collectives.
-    Safe to call once per process; a no-op for single-process runs.
+    * Explicit flags (GPU/CPU hosts): ``num_processes > 1`` with the
+      coordinator's ``host:port`` (or ``JAX_COORDINATOR_ADDRESS``) and this
+      process's id. ``num_processes=1`` means one process, whatever the cluster.
+    * Otherwise every cluster JAX knows (:func:`detect_cluster`), Cloud TPU VMs
+      included, where JAX finds its peers through the metadata server. When
+      the cluster has one process (a single-host TPU VM such as v4-8, a
+      one-task SLURM job) nothing is started: JAX's TPU detector would start a
+      coordinator on the fixed port 8482 and connect to itself, which only
+      adds a way to fail (another JAX job on the VM holding the port), and
+      single-process runs need no coordination (checkpoints and SIGTERM
+      handling work without it).
+
+    Call before anything touches a JAX backend; safe to call again.
     """
-    explicit = coordinator_address is not None and num_processes is not None and num_processes > 1
-    on_tpu_pod = "TPU_WORKER_HOSTNAMES" in os.environ or "MEGASCALE_COORDINATOR_ADDRESS" in os.environ
-    on_slurm = "SLURM_JOB_ID" in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1
-    if not (explicit or on_tpu_pod or on_slurm):
-        return
     if jax.distributed.is_initialized():
-        return
-    if explicit:
-        # Only affects the CPU backend; GPU/TPU use NCCL/ICI. Must be set before
-        # any backend is initialised, so do not query jax.default_backend() here.
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    if explicit:
+        return True
+    if num_processes is not None:
+        if num_processes <= 1:
+            return False
+        coordinator_address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS")
+        if not coordinator_address or process_id is None:
+            raise ValueError(f"num_processes={num_processes} needs the coordinator address (host:port) and "
+                             "this process's id (--coordinator_address, --process_id)")
+        _use_gloo_on_cpu()
         jax.distributed.initialize(
             coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
         )
     else:
-        jax.distributed.initialize()
+        env = detect_cluster()
+        if env is None:
+            return False
+        try:
+            count = int(env.get_process_count())
+        except Exception as e:  # noqa: BLE001 - re-raised with the cluster's name
+            raise RuntimeError(f"{env.__name__} cluster found but its process count is unreadable "
+                               f"({type(e).__name__}: {e}); skip detection with --num_processes=1 (one process) "
+                               "or --coordinator_address, --num_processes and --process_id") from e
+        if count <= 1:
+            logging.info("%s cluster with one process: jax.distributed not started", env.__name__)
+            return False
+        _use_gloo_on_cpu()
+        logging.info("%s cluster with %d processes: starting jax.distributed", env.__name__, count)
+        jax.distributed.initialize()  # JAX runs the same detection and fills in address, count and id
     logging.info(
         "jax.distributed: process %d of %d, %d local / %d global devices",
         jax.process_index(), jax.process_count(), jax.local_device_count(), jax.device_count(),
     )
+    return True

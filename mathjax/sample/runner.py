@@ -5,7 +5,10 @@ One output line per question::
     {"id", "question", "answer", "prompt", "samples": [{"text", "num_tokens", "finish_reason"}, ...], ...extras}
 
 Each line is appended, flushed and fsynced as soon as the question's last
-sample is done, so a killed run loses at most the questions in flight. A
+sample is done, so a killed run loses at most the questions in flight. (An
+output on an object store, ``gs://...``, is appended in batches every
+``mathjax.io.appends.REMOTE_APPEND_SECONDS``, each one atomic: a killed run
+loses at most that much, never half a line.) A
 restarted run reads its output, cuts a torn last line, and skips the
 questions already there: none is duplicated or lost. The sampling settings
 are kept in ``<output>.meta.json``; resuming with different settings is an
@@ -19,15 +22,14 @@ writes ``<stem>.shard-0000i-of-0000n<ext>``; :func:`merge` joins the shards.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
 
 from mathjax.data.templates import get_template
+from mathjax.io import appends, paths
 from mathjax.sample.sampler import Sampler, SamplerStats
 from mathjax.sample.sampling import SamplingRules
 
@@ -40,7 +42,9 @@ _CORE_FIELDS = ("id", "question", "answer", "prompt", "samples")
 def read_jsonl_records(path: str) -> list[dict]:
     """Questions from a JSONL file: ``question`` required, ``id`` (default: line number), ``answer`` optional."""
     records = []
-    with open(path, encoding="utf-8") as f:
+    if not paths.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    with paths.open_file(path) as f:
         for line_no, line in enumerate(f):
             if not line.strip():
                 continue
@@ -72,7 +76,7 @@ def shard_path(output_path: str, index: int, count: int) -> str:
     """The file process ``index`` of ``count`` writes (the output itself for one process)."""
     if count == 1:
         return output_path
-    stem, ext = os.path.splitext(output_path)
+    stem, ext = paths.splitext(output_path)
     return f"{stem}.shard-{index:05d}-of-{count:05d}{ext}"
 
 
@@ -82,10 +86,9 @@ def read_output(path: str, repair: bool = True) -> list[dict]:
     Only the last line can be torn (appends are whole lines, flushed in
     order); a bad line elsewhere is corruption and raises.
     """
-    if not os.path.exists(path):
+    if not paths.exists(path):
         return []
-    with open(path, "rb") as f:
-        data = f.read()
+    data = paths.read_bytes(path)
     rows, good_end, pos = [], 0, 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
@@ -107,8 +110,7 @@ def read_output(path: str, repair: bool = True) -> list[dict]:
         good_end = end
         pos = end
     if repair and good_end < len(data):
-        with open(path, "r+b") as f:
-            f.truncate(good_end)
+        paths.truncate(path, good_end)
     return rows
 
 
@@ -119,19 +121,18 @@ def _meta_path(path: str) -> str:
 def _check_meta(path: str, meta: dict) -> None:
     """Writes the run's settings beside the output, or checks them against an earlier run's."""
     mp = _meta_path(path)
-    if os.path.exists(mp):
-        with open(mp, encoding="utf-8") as f:
-            old = json.load(f)
+    if paths.exists(mp):
+        try:
+            old = json.loads(paths.read_text(mp))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{mp}: invalid JSON ({e})") from None
         diff = {k: (old.get(k), v) for k, v in meta.items() if old.get(k) != v}
-        if diff and os.path.exists(path) and os.path.getsize(path) > 0:
+        if diff and paths.exists(path) and paths.getsize(path) > 0:
             raise ValueError(
                 f"{path}: exists with different sampling settings {diff} (old, new); "
                 "use another output path or delete it"
             )
-    tmp = mp + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2, sort_keys=True)
-    os.replace(tmp, mp)
+    paths.write_text(mp, json.dumps(meta, indent=2, sort_keys=True))
 
 
 # ----- running -----
@@ -192,7 +193,7 @@ def run(
         "top_p": rules.top_p, "top_k": rules.top_k, "template": template, "max_new_tokens": max_new_tokens,
         "seed": seed, "ignore_eos": ignore_eos, "stop": list(stop), "process_count": count,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    paths.makedirs(paths.dirname(paths.normalize(path)))
     _check_meta(path, meta)
     done = {str(r["id"]) for r in read_output(path, repair=True)}
     mine = [r for i, r in enumerate(records) if i % count == index]
@@ -205,7 +206,7 @@ def run(
     bar, report = _progress(progress, len(todo), len(mine) - len(todo))
     written = 0
     start = time.perf_counter()
-    with open(path, "a", encoding="utf-8") as out:
+    with appends.AppendFile(path) as out:
         try:
             for i, samples in sampler.generate(
                 prompts, num_samples, seed, [str(r["id"]) for r in todo], progress=report,
@@ -217,8 +218,7 @@ def run(
                     **{k: v for k, v in r.items() if k not in _CORE_FIELDS},
                 }
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
-                out.flush()
-                os.fsync(out.fileno())
+                out.commit()
                 written += 1
                 if bar is not None:
                     bar.update(1)
@@ -260,13 +260,15 @@ def _progress(progress, total: int, skipped: int):
 
 def find_shards(output_path: str) -> list[str]:
     """Shard files of ``output_path`` in shard order; raises if some of ``n`` are missing."""
-    stem, ext = os.path.splitext(output_path)
-    pattern = re.compile(re.escape(os.path.basename(stem)) + r"\.shard-(\d{5})-of-(\d{5})" + re.escape(ext) + "$")
+    stem, ext = paths.splitext(output_path)
+    pattern = re.compile(re.escape(paths.basename(stem)) + r"\.shard-(\d{5})-of-(\d{5})" + re.escape(ext) + "$")
+    directory = paths.dirname(output_path)
     found = {}
-    for p in glob.glob(glob.escape(stem) + ".shard-*-of-*" + glob.escape(ext)):
-        m = pattern.match(os.path.basename(p))
+    names = paths.listdir(directory or ".") if paths.isdir(directory or ".") else []
+    for name in names:
+        m = pattern.match(name)
         if m:
-            found[(int(m.group(2)), int(m.group(1)))] = p
+            found[(int(m.group(2)), int(m.group(1)))] = paths.join(directory, name) if directory else name
     counts = {n for n, _ in found}
     if not counts:
         raise FileNotFoundError(f"no shards of {output_path} found")
@@ -301,9 +303,7 @@ def merge(output_path: str, shards: Sequence[str] | None = None, order: Sequence
         missing = len(set(rank) - seen)
         if missing:
             logging.warning("%s: %d of %d questions are in no shard (unfinished runs?)", output_path, missing, len(rank))
-    tmp = output_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with paths.atomic_writer(output_path) as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, output_path)
     return len(rows)

@@ -25,6 +25,10 @@ decontamination settings only affect :func:`finalize` and may change freely.
 Several processes: process ``i`` of ``n`` takes seeds ``i, i+n, ...`` and
 writes its own stage shards (``*.shard-0000i-of-0000n.jsonl``, as the
 sampler); :func:`finalize` reads all shards once every process is done.
+
+``<output>`` may be a URI (``gs://bucket/synth``): generators append to a
+local copy of this process's stage files, uploaded after every stage and when
+the run stops (a killed run redoes at most the stage it was in).
 """
 
 from __future__ import annotations
@@ -33,11 +37,11 @@ import collections
 import dataclasses
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 
 from mathjax.data.templates import FINAL_ANSWER_PREFIX
+from mathjax.io import appends, paths
 from mathjax.synth import filters
 from mathjax.synth.decontam import build_index
 from mathjax.synth.dedup import DedupOptions, near_duplicates
@@ -144,28 +148,23 @@ def _seed_solution(seed: dict) -> str:
 
 def stage_path(output_dir: str, stage: str, index: int = 0, count: int = 1) -> str:
     """Process ``index``'s file of a stage (see the module docstring)."""
-    return _runner().shard_path(os.path.join(output_dir, "stages", f"{stage}.jsonl"), index, count)
+    return _runner().shard_path(paths.join(output_dir, "stages", f"{stage}.jsonl"), index, count)
 
 
 def _write_atomic(path: str, write) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with paths.atomic_writer(path) as f:
         write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _check_settings(output_dir: str, settings: dict) -> None:
     """Records the stage-shaping settings, or refuses to mix them with an earlier run's."""
-    path = os.path.join(output_dir, SETTINGS_FILE)
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            old = json.load(f)
+    path = paths.join(output_dir, SETTINGS_FILE)
+    if paths.exists(path):
+        old = json.loads(paths.read_text(path))
         diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
-        stages = os.path.join(output_dir, "stages")
-        started = os.path.isdir(stages) and any(
-            os.path.getsize(os.path.join(stages, p)) for p in os.listdir(stages) if p.endswith(".jsonl"))
+        stages = paths.join(output_dir, "stages")
+        started = paths.isdir(stages) and any(
+            paths.getsize(paths.join(stages, p)) for p in paths.listdir(stages) if p.endswith(".jsonl"))
         if diff and started:
             raise ValueError(f"{output_dir}: has stage outputs made with other settings {diff} (old, new); "
                              "use another --output or delete it")
@@ -227,7 +226,7 @@ def run(
     _runner().check_unique_ids(seeds, "seeds")
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index {process_index} outside [0, {process_count})")
-    os.makedirs(os.path.join(output_dir, "stages"), exist_ok=True)
+    paths.makedirs(paths.join(output_dir, "stages"))
     sets = options.prompt_sets if options.prompt_sets is not None else PROMPT_SETS
     settings = {
         **generator.settings(), "style": options.style, "num_answers": options.num_answers, "seed": options.seed,
@@ -235,23 +234,33 @@ def run(
         "bare_answer_prompts": generator.bare_answer_prompts,
     }
     _check_settings(output_dir, settings)
-    paths = [stage_path(output_dir, st, process_index, process_count) for st in STAGES]
-    for p in paths:
-        open(p, "a").close()  # every shard exists, even when a stage has nothing to do
+    shards = [stage_path(output_dir, st, process_index, process_count) for st in STAGES]
+    with appends.local_mirror(shards) as files:  # what the generator appends to (a local copy when remote)
+        for file in files:
+            appends.AppendFile(file).close()  # every shard exists, even when a stage has nothing to do
+        return _run_stages(seeds, generator, output_dir, options, process_index, process_count, progress,
+                           finalize_output, files, shards)
+
+
+def _run_stages(seeds, generator, output_dir, options, process_index, process_count, progress, finalize_output,
+                files: list[str], shards: list[str]) -> RunSummary:
+    """The three stages over this process's seeds, appending to ``files`` (copied to ``shards`` when remote)."""
     mine = [s for i, s in enumerate(seeds) if i % process_count == process_index]
     summary = RunSummary(len(mine), {}, {})
 
     def stage(n: int, records: list[dict], num_samples: int) -> dict[str, dict]:
         name = STAGES[n]
-        done = _rows_by_id(paths[n])
+        done = _rows_by_id(files[n])
         todo = [r for r in records if r["id"] not in done]
         logging.info("stage %s: %d to generate, %d already done", name, len(todo), len(records) - len(todo))
         start = time.perf_counter()
-        generator.run_stage(todo, paths[n], num_samples=num_samples, seed=options.seed * len(STAGES) + n,
+        generator.run_stage(todo, files[n], num_samples=num_samples, seed=options.seed * len(STAGES) + n,
                             progress=progress, desc=name)
+        if files[n] != shards[n]:
+            paths.copy_file(files[n], shards[n])  # upload: finalize reads the bucket's copy
         summary.generated[name] = len(todo)
         summary.seconds[name] = round(time.perf_counter() - start, 3)
-        return _rows_by_id(paths[n])
+        return _rows_by_id(files[n])
 
     # (a) a new question from each seed.
     records = []
@@ -309,7 +318,7 @@ def _read_stage(output_dir: str, stage: str, process_count: int) -> dict[str, di
     if process_count == 1:
         shards = [stage_path(output_dir, stage)]
     else:
-        shards = _runner().find_shards(os.path.join(output_dir, "stages", f"{stage}.jsonl"))
+        shards = _runner().find_shards(paths.join(output_dir, "stages", f"{stage}.jsonl"))
         if len(shards) != process_count:
             raise ValueError(f"{output_dir}: {stage} has {len(shards)} shards, expected {process_count}")
     rows: dict[str, dict] = {}
@@ -335,8 +344,7 @@ def finalize(
     start = time.perf_counter()
     drafts, verified, answers = (_read_stage(output_dir, st, process_count) for st in STAGES)
     if generator is None:
-        with open(os.path.join(output_dir, SETTINGS_FILE), encoding="utf-8") as f:
-            generator = json.load(f).get("generator")
+        generator = json.loads(paths.read_text(paths.join(output_dir, SETTINGS_FILE))).get("generator")
     results: list[dict] = []
     unfinished = []
     verdicts: collections.Counter = collections.Counter()
@@ -433,7 +441,7 @@ def finalize(
 
     kept = [r for r in results if r["reason"] is None]
     dropped = collections.Counter(r["reason"] for r in results if r["reason"] is not None)
-    out_path = os.path.join(output_dir, OUTPUT_FILE)
+    out_path = paths.join(output_dir, OUTPUT_FILE)
 
     def write_kept(f):
         for r in kept:
@@ -449,7 +457,7 @@ def finalize(
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")
 
     _write_atomic(out_path, write_kept)
-    _write_atomic(os.path.join(output_dir, DROPPED_FILE), write_dropped)
+    _write_atomic(paths.join(output_dir, DROPPED_FILE), write_dropped)
     agreements = [r["provenance"]["agreement"] for r in kept]
     stats = {
         "seeds": len(seeds),
@@ -469,7 +477,7 @@ def finalize(
         "finalize_seconds": round(time.perf_counter() - start, 3),
     }
     assert stats["kept"] + sum(stats["dropped"].values()) == stats["seeds"]
-    _write_atomic(os.path.join(output_dir, STATS_FILE), lambda f: json.dump(stats, f, indent=2))
+    _write_atomic(paths.join(output_dir, STATS_FILE), lambda f: json.dump(stats, f, indent=2))
     logging.info("%s: kept %d of %d seeds; dropped %s", out_path, len(kept), len(seeds),
                  {k: v for k, v in stats["dropped"].items() if v})
     return stats

@@ -11,7 +11,11 @@ Layout of a workdir::
 Params are their own item, so :func:`load_workdir_params` (what ``mathjax.load``
 calls for a workdir) reads them without touching the optimizer state.
 Orbax writes each step into a temporary directory and renames it when
-complete, so a run killed at any moment resumes from the last complete step.
+complete (on GCS: marks it complete with a commit file), so a run killed at
+any moment resumes from the last complete step.
+
+A workdir may be a local directory or a URI (``gs://bucket/run``): every path
+here goes through :mod:`mathjax.io.paths`, and orbax takes the same strings.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from typing import Any
 
 import jax
@@ -27,6 +32,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh
 
+from mathjax.io import paths
 from mathjax.model.config import ModelConfig
 from mathjax.model.partition import abstract_sharded_params
 from mathjax.train.state import TrainState
@@ -42,7 +48,7 @@ class CheckpointManager:
     """Orbax ``CheckpointManager`` for train states: async saves, keep-last-K, latest-step resume."""
 
     def __init__(self, workdir: str, keep: int = 3, async_save: bool = True):
-        self.directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
+        self.directory = paths.join(paths.normalize(workdir), CHECKPOINT_DIR)
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep if keep and keep > 0 else None,
             enable_async_checkpointing=async_save,
@@ -102,67 +108,86 @@ def write_workdir_metadata(workdir: str, model_config: ModelConfig, tokenizer_so
     """Writes the model config, tokenizer copy and resolved train config (process 0 only)."""
     if jax.process_index() != 0:
         return
-    os.makedirs(workdir, exist_ok=True)
-    _write_atomic(os.path.join(workdir, MODEL_CONFIG_FILE), model_config.to_json())
+    paths.makedirs(workdir)
+    paths.write_text(paths.join(workdir, MODEL_CONFIG_FILE), model_config.to_json())
     if train_config is not None:
-        _write_atomic(os.path.join(workdir, TRAIN_CONFIG_FILE), json.dumps(train_config, indent=2, sort_keys=True))
+        paths.write_text(paths.join(workdir, TRAIN_CONFIG_FILE), json.dumps(train_config, indent=2, sort_keys=True))
     if tokenizer_source:
-        copy_tokenizer_files(tokenizer_source, os.path.join(workdir, TOKENIZER_DIR))
+        copy_tokenizer_files(tokenizer_source, paths.join(workdir, TOKENIZER_DIR))
+
+
+# The files workdir_tokenizer_path looks for to call a copy an HF tokenizer dir:
+# copied last to a remote dir, where the copy cannot be renamed into place.
+_HF_MARKERS = ("tokenizer.json", "tokenizer_config.json")
 
 
 def copy_tokenizer_files(source: str, dest: str) -> None:
-    """Copies a tokenizer (HF dir, or a SentencePiece ``.model`` file kept as is) into ``dest``."""
+    """Copies a tokenizer (HF dir, or a SentencePiece ``.model`` file kept as is) into ``dest``.
+
+    Local or remote on either side. A local ``dest`` is swapped in whole
+    (temporary dir, then rename); a remote one is refilled in place with the
+    files that mark an HF tokenizer last.
+    """
     from mathjax.convert.hf import TOKENIZER_FILES
 
-    if os.path.abspath(source).startswith(os.path.abspath(dest)):
+    if paths.is_within(source, dest):
         return  # resuming from the workdir's own copy
-    tmp = dest + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    if os.path.isfile(source):
-        shutil.copy2(source, os.path.join(tmp, "tokenizer.model"))
-    elif os.path.isdir(source):
-        found = [f for f in TOKENIZER_FILES if os.path.exists(os.path.join(source, f))]
-        if not found:
+    if paths.isfile(source):
+        files = {"tokenizer.model": source}
+    elif paths.isdir(source):
+        files = {f: paths.join(source, f) for f in TOKENIZER_FILES if paths.exists(paths.join(source, f))}
+        if not files:
             raise FileNotFoundError(f"{source}: no tokenizer files ({', '.join(TOKENIZER_FILES)})")
-        for name in found:
-            shutil.copy2(os.path.join(source, name), os.path.join(tmp, name))
     else:
         raise FileNotFoundError(f"{source}: tokenizer not found")
-    shutil.rmtree(dest, ignore_errors=True)
-    os.replace(tmp, dest)
+    if paths.is_remote(dest):
+        paths.rmtree(dest)
+        for name in sorted(files, key=lambda f: f in _HF_MARKERS):
+            paths.copy_file(files[name], paths.join(dest, name))
+        return
+    parent = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tokenizer-", dir=parent)
+    try:
+        for name, src in files.items():
+            paths.copy_file(src, os.path.join(tmp, name))
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def workdir_tokenizer_path(workdir: str) -> str | None:
     """The workdir's tokenizer: its dir, or its bare ``tokenizer.model`` when no HF files came with it."""
-    path = os.path.join(workdir, TOKENIZER_DIR)
-    if not os.path.isdir(path):
+    path = paths.join(workdir, TOKENIZER_DIR)
+    if not paths.isdir(path):
         return None
-    if any(os.path.exists(os.path.join(path, f)) for f in ("tokenizer.json", "tokenizer_config.json")):
+    if any(paths.exists(paths.join(path, f)) for f in _HF_MARKERS):
         return path
-    model = os.path.join(path, "tokenizer.model")
-    return model if os.path.exists(model) else None
+    model = paths.join(path, "tokenizer.model")
+    return model if paths.exists(model) else None
 
 
 def read_model_config(workdir: str) -> ModelConfig:
-    path = os.path.join(workdir, MODEL_CONFIG_FILE)
-    if not os.path.exists(path):
+    path = paths.join(workdir, MODEL_CONFIG_FILE)
+    if not paths.exists(path):
         raise FileNotFoundError(f"{path}: not found (not a mathjax training workdir?)")
-    with open(path) as f:
-        return ModelConfig.from_json(f.read(), source=path)
+    return ModelConfig.from_json(paths.read_text(path), source=path)
 
 
 def read_train_config(workdir: str) -> dict | None:
-    path = os.path.join(workdir, TRAIN_CONFIG_FILE)
-    if not os.path.exists(path):
+    path = paths.join(workdir, TRAIN_CONFIG_FILE)
+    if not paths.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        return json.loads(paths.read_text(path))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON ({e})") from None
 
 
 def is_workdir(path: str) -> bool:
     """True for a training workdir (model config + checkpoints dir)."""
-    return os.path.isfile(os.path.join(path, MODEL_CONFIG_FILE)) and os.path.isdir(os.path.join(path, CHECKPOINT_DIR))
+    return paths.isfile(paths.join(path, MODEL_CONFIG_FILE)) and paths.isdir(paths.join(path, CHECKPOINT_DIR))
 
 
 def load_workdir_params(workdir: str, mesh: Mesh, dtype=None, step: int | None = None, **config_overrides):
@@ -171,7 +196,7 @@ def load_workdir_params(workdir: str, mesh: Mesh, dtype=None, step: int | None =
     Returns ``(ModelConfig, params, tokenizer_path or None)``.
 
     Args:
-      workdir: a directory written by :func:`mathjax.train.trainer.train`.
+      workdir: a directory (or URI) written by :func:`mathjax.train.trainer.train`.
       mesh: target mesh.
       dtype: parameter dtype to restore into (cast while reading); also the
         config's ``param_dtype`` and, unless overridden, its compute ``dtype``.
@@ -187,7 +212,7 @@ def load_workdir_params(workdir: str, mesh: Mesh, dtype=None, step: int | None =
     try:
         step = manager.latest_step() if step is None else step
         if step is None:
-            raise FileNotFoundError(f"{workdir}/{CHECKPOINT_DIR}: no complete checkpoint")
+            raise FileNotFoundError(f"{manager.directory}: no complete checkpoint")
         target = abstract_sharded_params(stored, mesh, dtype=jnp.dtype(config.param_dtype))
         params = manager.restore_params(step, target)
     finally:
@@ -196,8 +221,57 @@ def load_workdir_params(workdir: str, mesh: Mesh, dtype=None, step: int | None =
     return config, params, workdir_tokenizer_path(workdir)
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+# ---------------------------------------------------------------------------
+# Tokenizers and initial models from any location.
+
+
+def load_tokenizer_from(path: str):
+    """``load_tokenizer`` for local paths and URIs (a remote file or dir is read from a temporary local copy)."""
+    from mathjax.convert.hf import TOKENIZER_FILES
+    from mathjax.data.tokenizer import load_tokenizer
+
+    if not paths.is_remote(path):
+        return load_tokenizer(path)
+    if paths.isfile(path):
+        with paths.local_copy(path) as local:
+            return load_tokenizer(local)  # SentencePiece and HF tokenizers hold everything in memory once loaded
+    if not paths.isdir(path):
+        raise FileNotFoundError(f"{path}: tokenizer not found")
+    # Only the tokenizer's files (and config.json, which can name the tokenizer class): the
+    # dir may be a whole HF model (init_from's), whose weights are not needed here.
+    names = [f for f in (*TOKENIZER_FILES, "config.json") if paths.exists(paths.join(path, f))]
+    if not set(names) - {"config.json"}:
+        raise FileNotFoundError(f"{path}: no tokenizer files ({', '.join(TOKENIZER_FILES)})")
+    with tempfile.TemporaryDirectory(prefix="mathjax-tokenizer-") as tmp:
+        paths.copy_tree(path, tmp, names)
+        return load_tokenizer(tmp)
+
+
+def load_initial_model(init_from: str, mesh: Mesh, param_dtype: str, numerics: dict[str, Any]):
+    """``(ModelConfig, params, tokenizer_path or None)`` of an HF dir, a mathjax checkpoint or a workdir.
+
+    ``numerics`` are the ModelConfig fields the run sets (``dtype``,
+    ``param_dtype``, ``remat_policy``, ...). Workdirs and mathjax checkpoints
+    are restored by orbax wherever they are; a remote HF dir is downloaded to a
+    temporary local dir first (its safetensors are memory-mapped), and the
+    returned tokenizer path is then the remote one.
+    """
+    from mathjax.model import checkpoint as model_ckpt
+
+    if is_workdir(init_from):
+        overrides = {k: v for k, v in numerics.items() if k != "param_dtype"}
+        return load_workdir_params(init_from, mesh, dtype=param_dtype, **overrides)
+    rest = {k: v for k, v in numerics.items() if k not in ("dtype", "param_dtype")}
+    if paths.is_remote(init_from) and model_ckpt.is_mathjax_checkpoint(init_from):
+        from mathjax.convert.hf import has_tokenizer
+
+        # What mathjax.load does for a local checkpoint: compute dtype = param dtype.
+        config = model_ckpt.read_config(init_from).replace(dtype=param_dtype, param_dtype=param_dtype, **rest)
+        config, params = model_ckpt.load_checkpoint(init_from, mesh, dtype=param_dtype, config=config)
+        return config, params, init_from if has_tokenizer(init_from) else None
+    from mathjax.api import load
+
+    with paths.local_copy(init_from) as local:
+        model = load(local, dtype=param_dtype, mesh=mesh, **rest)
+    tokenizer = model.tokenizer_path and (init_from if local != init_from else model.tokenizer_path)
+    return model.config, model.params, tokenizer

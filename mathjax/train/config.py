@@ -66,6 +66,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.pack = True  # several examples per row (segment_ids, per-example positions)
     c.data.truncate = True  # over-long examples: True = truncate, False = drop (counted either way)
     c.data.skip_bad_lines = False  # True = skip and count malformed records instead of failing
+    c.data.cache = True  # cache tokenized rows in workdir/data_cache, keyed by content (restarts skip tokenizing)
     # Optimizer.
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adamw"  # adamw | adam | sgd

@@ -2,19 +2,22 @@
 
 Only process 0 writes. On resume, ``metrics.jsonl`` lines past the restored
 step are dropped first (they belong to steps that will be replayed), so the
-file never holds a step twice.
+file never holds a step twice. The workdir may be remote (see
+:mod:`mathjax.io.paths`).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
-import os
 import time
 from typing import Any
 
 import jax
+
+from mathjax.io import appends, paths
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tb"
@@ -91,58 +94,122 @@ def format_duration(seconds: float) -> str:
 
 
 def truncate_metrics(path: str, last_step: int) -> None:
-    """Keeps the lines of steps ``<= last_step``; drops later ones and a torn last line."""
-    if not os.path.exists(path):
+    """Keeps the lines of steps ``<= last_step``; drops later ones and a torn last line (local or remote)."""
+    if not paths.exists(path):
         return
     kept = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill
-            if int(record.get("step", -1)) <= last_step:
-                kept.append(json.dumps(record) + "\n")
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(kept)
-    os.replace(tmp, path)
+    for line in paths.read_text(path).splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+        if int(record.get("step", -1)) <= last_step:
+            kept.append(json.dumps(record) + "\n")
+    paths.write_text(path, "".join(kept))
+
+
+class _EventFile:
+    """One TensorBoard event file on an object store, written through :mod:`mathjax.io.paths`.
+
+    Kept in memory and uploaded whole (one atomic object) on each flush and
+    at close, as tensorboardX's own GCS writer does; unlike that one it does
+    not upload again when garbage-collected after close (an extra upload at
+    interpreter exit, retried for minutes if the store is gone by then).
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._buffer = io.BytesIO()
+        self._uploaded = -1
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        self._buffer.write(data)
+
+    def flush(self) -> None:
+        if not self._closed and self._buffer.tell() != self._uploaded:
+            paths.write_bytes(self.path, self._buffer.getvalue())
+            self._uploaded = self._buffer.tell()
+
+    def close(self) -> None:
+        self.flush()
+        self._closed = True
+
+
+class _EventFiles:
+    """A tensorboardX writer factory (``record_writer.register_writer_factory``) for ``gs://`` logdirs."""
+
+    def open(self, path: str) -> _EventFile:
+        return _EventFile(path)
+
+    def directory_check(self, path: str) -> None:
+        del path  # object stores have no directories to create
+
+
+def _tensorboard_writer(logdir: str, purge_step: int | None):
+    """A tensorboardX SummaryWriter for ``logdir``, or None (logged) when it cannot write there.
+
+    Local dirs as before; ``gs://`` through the same path layer (gcsfs) as the
+    rest of the workdir (registered with tensorboardX for ``gs``); other
+    schemes only where tensorboardX has a writer of its own (``s3`` via boto3).
+    """
+    try:
+        from tensorboardX import SummaryWriter, record_writer
+    except ImportError:  # pragma: no cover - optional dependency
+        logging.warning("tensorboardX is not installed; no TensorBoard events")
+        return None
+    if paths.is_remote(logdir):
+        scheme = logdir.split("://", 1)[0]
+        if scheme == "gs":
+            record_writer.register_writer_factory("gs", _EventFiles())
+        elif scheme not in record_writer.REGISTERED_FACTORIES:
+            logging.warning("tensorboardX cannot write %s:// paths; no TensorBoard events for %s", scheme, logdir)
+            return None
+    try:
+        return SummaryWriter(logdir, purge_step=purge_step)
+    except Exception as e:  # noqa: BLE001 - missing cloud credentials must not stop training
+        logging.warning("TensorBoard events off: cannot write %s (%s: %s)", logdir, type(e).__name__, e)
+        return None
 
 
 class MetricsWriter:
-    """Appends metrics to ``metrics.jsonl`` and TensorBoard (process 0 only; a no-op elsewhere)."""
+    """Appends metrics to ``metrics.jsonl`` and TensorBoard (process 0 only; a no-op elsewhere).
+
+    Local lines are flushed and fsynced as they come. In a remote workdir
+    they are uploaded every ``appends.REMOTE_APPEND_SECONDS`` (30 s) and on
+    :meth:`flush`, which the trainer calls before each checkpoint, so every
+    step up to a checkpoint is in the file once the checkpoint exists.
+    """
 
     def __init__(self, workdir: str, resume_step: int = 0, enabled: bool | None = None, tensorboard: bool = True):
         self.enabled = jax.process_index() == 0 if enabled is None else enabled
-        self.path = os.path.join(workdir, METRICS_FILE)
-        self._file = None
+        self.path = paths.join(workdir, METRICS_FILE)
+        self._file: appends.AppendFile | None = None
         self._tb = None
         if not self.enabled:
             return
-        os.makedirs(workdir, exist_ok=True)
+        paths.makedirs(workdir)
         truncate_metrics(self.path, resume_step)
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = appends.AppendFile(self.path)
         if tensorboard:
-            try:
-                from tensorboardX import SummaryWriter
-
-                # purge_step hides events a killed run wrote past the checkpoint.
-                self._tb = SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR), purge_step=resume_step + 1 if resume_step else None)
-            except ImportError:  # pragma: no cover - optional dependency
-                logging.warning("tensorboardX is not installed; no TensorBoard events")
+            # purge_step hides events a killed run wrote past the checkpoint.
+            self._tb = _tensorboard_writer(paths.join(workdir, TENSORBOARD_DIR), resume_step + 1 if resume_step else None)
 
     def write(self, step: int, metrics: dict[str, Any]) -> None:
         if not self.enabled:
             return
         record = {"step": int(step), **{k: _plain(v) for k, v in metrics.items()}}
         self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        self._file.commit()
         if self._tb is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)) and value is not None:
                     self._tb.add_scalar(key, value, step)
 
     def flush(self) -> None:
+        """Makes every line written so far durable (uploads it in a remote workdir) and flushes TensorBoard."""
+        if self._file is not None:
+            self._file.sync()
         if self._tb is not None:
             self._tb.flush()
 

@@ -10,12 +10,17 @@ Resume: if ``workdir/checkpoints`` holds a complete checkpoint, the run
 continues from its step with the saved params, optimizer state, RNG and data
 position, and reproduces the uninterrupted run exactly on CPU.
 Preemption: SIGTERM (TPU maintenance, a scheduler's notice) makes the loop
-save a checkpoint at the next step boundary and return ``preempted=True``.
+save a checkpoint at the next step boundary and return ``preempted=True``;
+with several processes a SIGTERM to any one makes all of them save the same
+step (see :class:`_Preemption`).
+Storage: the workdir, ``init_from``, the tokenizer, data files and the export
+dir may be local paths or URIs such as ``gs://bucket/run``
+(:mod:`mathjax.io.paths`); nothing of a remote run is written locally except
+short-lived temporary copies of remote tokenizers and HF models.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -23,17 +28,15 @@ import math
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import numpy as np
 
 from mathjax.data import sft
-from mathjax.data.tokenizer import load_tokenizer
+from mathjax.io import paths
 from mathjax.model.config import ModelConfig, get_preset
 from mathjax.parallel.mesh import make_mesh
 from mathjax.train import checkpoint as ckpt
@@ -151,16 +154,29 @@ def total_steps(config, batches: sft.SFTBatches) -> tuple[int, float]:
 
 
 class _Preemption:
-    """SIGTERM -> a flag the loop reads at step boundaries (single-process runs).
+    """When to stop for a preemption notice; asked at every step boundary.
 
-    Multi-process runs leave SIGTERM to JAX's preemption notifier and agree on
-    the step through ``CheckpointManager.reached_preemption``.
+    One process: a Python SIGTERM handler sets a flag. Several processes:
+    ``jax.distributed`` starts a preemption sync manager whose notifier
+    catches SIGTERM in C++ (checked on CPU with JAX 0.10.2: a SIGTERM to one
+    of two processes is caught and both reach the same sync step) and tells
+    the coordinator; ``CheckpointManager.reached_preemption`` (JAX's
+    ``reached_preemption_sync_point``) is then True on every process at the
+    same step, one past the furthest any process had reached, so all save
+    that step. This needs every process to call it at every step, and no
+    Python SIGTERM handler: one installed later replaces JAX's at the OS
+    level, so SIGTERM would never reach the notifier (warned about here).
     """
 
     def __init__(self):
         self.requested = False
         self._previous = None
-        if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
+        if jax.process_count() > 1:
+            handler = signal.getsignal(signal.SIGTERM)
+            if callable(handler):
+                logging.warning("a Python SIGTERM handler (%r) replaces JAX's preemption notifier: SIGTERM "
+                                "will not make the processes save and stop together", handler)
+        elif threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, self._handle)
 
     def _handle(self, signum, frame):
@@ -251,36 +267,6 @@ def _warn_config_drift(old: dict | None, new: dict) -> None:
         logging.warning("resuming with a config that differs from the saved one in %s", changed)
 
 
-def _load_initial_model(config, mesh, numerics: dict):
-    """``(ModelConfig, params, tokenizer_path)`` of ``config.init_from`` (HF dir, mathjax checkpoint or workdir)."""
-    if ckpt.is_workdir(config.init_from):
-        overrides = {k: v for k, v in numerics.items() if k != "param_dtype"}
-        return ckpt.load_workdir_params(config.init_from, mesh, dtype=config.param_dtype, **overrides)
-    from mathjax.api import load
-
-    rest = {k: v for k, v in numerics.items() if k not in ("dtype", "param_dtype")}
-    model = load(config.init_from, dtype=config.param_dtype, mesh=mesh, **rest)
-    # `load` sets compute dtype = param dtype; resolve_model_config applies the compute dtype.
-    return model.config, model.params, model.tokenizer_path
-
-
-@contextlib.contextmanager
-def _hf_tokenizer_dir(tokenizer_path: str):
-    """An HF tokenizer dir for export: the path itself, or a temporary conversion of a ``.model`` file.
-
-    (``convert.hf.copy_tokenizer`` given a ``.model`` file replaces the whole
-    export dir with the tokenizer's; handing it a directory avoids that.)
-    """
-    if os.path.isdir(tokenizer_path):
-        yield tokenizer_path
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "tokenizer")
-        if jax.process_index() == 0:
-            load_tokenizer(tokenizer_path).save(out)
-        yield out
-
-
 def train(
     config,
     workdir: str,
@@ -292,7 +278,8 @@ def train(
     Args:
       config: an ``ml_collections.ConfigDict`` shaped like ``configs/base_sft.py``.
       workdir: where checkpoints, metrics, the resolved config, the model config
-        and a copy of the tokenizer go. An existing workdir with checkpoints is resumed.
+        and a copy of the tokenizer go: a local dir or a URI (``gs://bucket/run``).
+        An existing workdir with checkpoints is resumed.
       callbacks: ``fn(step, metrics)`` called on every process after each logged step.
       progress: show a tqdm bar (process 0). Default: only when stderr is a terminal.
         A text line with loss, tokens/s, MFU and ETA is printed every ``log_every`` steps regardless.
@@ -301,9 +288,13 @@ def train(
       A :class:`TrainResult`. ``preempted`` is True when SIGTERM stopped the run
       after saving a checkpoint.
     """
-    workdir = os.path.abspath(workdir)
+    workdir = paths.normalize(workdir)
+    if jax.process_count() > 1 and not jax.distributed.is_initialized():
+        # A TPU pod reports all its hosts without it; orbax and the preemption sync need it.
+        raise RuntimeError(f"{jax.process_count()} processes but jax.distributed is not running: call "
+                           "mathjax.parallel.mesh.initialize_distributed() first (scripts/train_sft.py does)")
     is_main = jax.process_index() == 0
-    os.makedirs(workdir, exist_ok=True)
+    paths.makedirs(workdir)
     if config.get("compilation_cache_dir"):
         use_compilation_cache(config.compilation_cache_dir)
     mesh = make_mesh(config.mesh)
@@ -317,29 +308,34 @@ def train(
         base = ckpt.read_model_config(workdir)
         tokenizer_path = config.tokenizer or ckpt.workdir_tokenizer_path(workdir)
     elif config.init_from:
-        base, init_params, tokenizer_path = _load_initial_model(config, mesh, model_numerics)
+        base, init_params, tokenizer_path = ckpt.load_initial_model(config.init_from, mesh, config.param_dtype,
+                                                                    model_numerics)
         tokenizer_path = config.tokenizer or tokenizer_path
     else:
         base, tokenizer_path = None, config.tokenizer
     if not tokenizer_path:
         raise ValueError("no tokenizer: set config.tokenizer (an HF tokenizer dir or a SentencePiece .model file)")
-    tokenizer = load_tokenizer(tokenizer_path)
+    tokenizer = ckpt.load_tokenizer_from(tokenizer_path)
     model_config = resolve_model_config(config, tokenizer, base)
 
     # ---- data ----
     layout = sft.BatchLayout(mesh, config.batch_size, config.micro_batches, config.seq_len)
     options = _data_options(config)
+    # Tokenized rows cached by content (data, tokenizer, template, seq_len, this
+    # process's records): a restart or a preempted pod does not re-tokenize.
+    cache_dir = paths.join(workdir, "data_cache") if config.data.get("cache", True) else None
     t0 = time.perf_counter()
     train_data = sft.build_batches(config.data.train_files, tokenizer, layout, options, config.seed,
                                    shuffle=True, hf_dataset=config.data.hf_dataset,
-                                   hf_config=config.data.hf_config, split=config.data.hf_split)
+                                   hf_config=config.data.hf_config, split=config.data.hf_split,
+                                   cache_dir=cache_dir)
     steps, steps_per_epoch = total_steps(config, train_data)
     logging.info("train data: %s (%.1fs); %.1f steps per epoch, %d steps", train_data.stats.summary(),
                  time.perf_counter() - t0, steps_per_epoch, steps)
     eval_data = None
     if config.data.eval_files:
         eval_data = sft.build_batches(config.data.eval_files, tokenizer, layout, options, config.seed,
-                                      shuffle=False, repeat=False)
+                                      shuffle=False, repeat=False, cache_dir=cache_dir)
         eval_batches = eval_data.max_rows(0)
         if config.get("eval_batches", 0):
             eval_batches = min(eval_batches, int(config.eval_batches))
@@ -443,12 +439,16 @@ def train(
                 extra = evaluate(state.params)
                 throughput.exclude(time.perf_counter() - t)
             pending = (done, device_metrics, extra)
-            if preemption.reached(manager, done):
+            preempted = preemption.reached(manager, done)
+            if preempted or done == steps or (ckpt_every > 0 and done % ckpt_every == 0):
+                # Metrics up to this step are durable before its checkpoint can exist,
+                # so a resumed run never misses a line (remote files upload in batches).
+                flush(pending)
+                pending = None
+                writer.flush()
                 save(done)
-                preempted = True
+            if preempted:
                 break
-            if done == steps or (ckpt_every > 0 and done % ckpt_every == 0):
-                save(done)
         if pending is not None:
             flush(pending)
             pending = None
@@ -457,8 +457,7 @@ def train(
         if not preempted and config.get("export_hf_dir"):
             from mathjax.convert.hf import save_hf
 
-            with _hf_tokenizer_dir(tokenizer_path) as tokenizer_dir:
-                save_hf(config.export_hf_dir, model_config, state.params, config.export_dtype, tokenizer_dir)
+            save_hf(config.export_hf_dir, model_config, state.params, config.export_dtype, tokenizer_path)
             logging.info("exported a Hugging Face model to %s", config.export_hf_dir)
     finally:
         preemption.restore()
