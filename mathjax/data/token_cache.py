@@ -52,6 +52,7 @@ import numpy as np
 from mathjax.data import sources
 from mathjax.data.templates import Template
 from mathjax.data.tokenize import DataStats, TokenStore
+from mathjax.io import paths
 
 # Bump when tokenize.py (or a template's formatting) changes the ids or masks
 # it produces for the same inputs: old caches then miss instead of being reused.
@@ -104,7 +105,9 @@ def _write_npz_atomic(path, arrays: dict[str, np.ndarray]) -> None:
     try:
         with tmp.open("wb") as f:
             np.savez(f, **arrays)
-        tmp.replace(path)
+        # The shared path layer: on object stores a server-side copy (epath's rename goes
+        # through gcsfs's moveTo, which emulators lack and retry for half a minute).
+        paths.replace(os.fspath(tmp), os.fspath(path))
     except BaseException:
         if tmp.exists():
             tmp.unlink()
