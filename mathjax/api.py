@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -98,7 +97,9 @@ def load(path: str, dtype: str = "float32", mesh: str | Mesh | None = None, **co
     from mathjax.model.checkpoint import is_mathjax_checkpoint, load_checkpoint, read_config
     from mathjax.model.config import read_hf_config
 
-    if not os.path.isdir(path):
+    from mathjax.io import paths  # HF dirs and mathjax checkpoints may be remote (gs://)
+
+    if not paths.isdir(path):
         raise FileNotFoundError(f"{path}: not a directory")
     mesh = _resolve_mesh(mesh)
     overrides = {"dtype": dtype, "param_dtype": dtype, **config_overrides}
@@ -106,10 +107,10 @@ def load(path: str, dtype: str = "float32", mesh: str | Mesh | None = None, **co
     if is_mathjax_checkpoint(path):
         config = read_config(path).replace(**overrides)
         config, params = load_checkpoint(path, mesh, dtype=dtype, config=config)
-    elif os.path.isfile(os.path.join(path, "config.json")):
+    elif paths.isfile(paths.join(path, "config.json")):
         config = read_hf_config(path).replace(**overrides)
         config, params = load_hf_params(path, config, mesh, dtype=dtype)
-    elif os.path.isdir(os.path.join(path, "checkpoints")):
+    elif paths.isdir(paths.join(path, "checkpoints")):
         from mathjax.train.checkpoint import load_workdir_params
 
         config, params, tokenizer_path = load_workdir_params(path, mesh, dtype=dtype, **config_overrides)

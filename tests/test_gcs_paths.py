@@ -254,11 +254,43 @@ def test_model_checkpoint_export_and_init_from(gcs, tmp_path):
     names = paths.listdir(f"{ROOT}/model/hf")
     assert {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json"} <= set(names)
     numerics = {"dtype": "float32", "param_dtype": "float32"}
-    for source in (f"{ROOT}/model/hf", f"{ROOT}/model/ckpt"):  # init_from: HF dir (copied locally), checkpoint
+    for source in (f"{ROOT}/model/hf", f"{ROOT}/model/ckpt"):  # init_from: HF dir (range-read), checkpoint
         loaded, params, tok_path = ckpt.load_initial_model(source, mesh, "float32", numerics)
         assert loaded.hidden_size == 32 and tok_path == source
         assert all(np.allclose(a, b) for a, b in zip(leaves(model.params), leaves(params)))
     assert ckpt.load_tokenizer_from(f"{ROOT}/model/hf").vocab_size == ckpt.load_tokenizer_from(tokenizer).vocab_size
+
+
+def test_hf_import_reads_the_bucket_in_place_once_per_tensor(gcs, tmp_path, monkeypatch):
+    """A remote HF dir is range-read (no local copy), each tensor once, on an 8-device fsdp x tensor mesh."""
+    import jax
+
+    import mathjax
+    from mathjax.convert import hf as hf_lib
+    from mathjax.convert.safetensors_io import SafetensorsDir
+    from mathjax.model.config import get_preset
+    from mathjax.parallel.mesh import make_mesh
+
+    config = get_preset("tiny", vocab_size=128, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4,
+                        num_kv_heads=2)
+    model = mathjax.from_random(config, seed=3)
+    hf_lib.save_hf(f"{ROOT}/import/hf", config, model.params, "float32")
+    monkeypatch.setattr(paths, "local_copy", lambda *a, **k: pytest.fail("the checkpoint was copied locally"))
+    opened = []
+    original = SafetensorsDir.__init__
+
+    def spy(self, model_dir):
+        original(self, model_dir)
+        opened.append(self)
+
+    monkeypatch.setattr(SafetensorsDir, "__init__", spy)
+    mesh = make_mesh("data:1,fsdp:4,tensor:2")  # every tensor is split or replicated over 8 devices
+    loaded = mathjax.load(f"{ROOT}/import/hf", mesh=mesh)
+    leaves = jax.tree_util.tree_leaves
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(model.params), leaves(loaded.params)))
+    (files,) = opened
+    assert files.reads == len(files.location)  # once per tensor; per device it was 8 times as many
+    assert _local_files(str(tmp_path)) == []
 
 
 # ---------------------------------------------------------------------------

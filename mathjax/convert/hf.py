@@ -1,11 +1,12 @@
 """Hugging Face <-> mathjax parameter conversion, streamed tensor by tensor.
 
 The mapping is a pure reshape/transpose because the model keeps HF's
-rotate-half RoPE layout. Import builds every parameter directly in its shards
-with ``jax.make_array_from_callback``: each device's slice is read from the
-memory-mapped safetensors file, so no host ever holds the whole model (let
-alone twice). Export pulls one tensor at a time to the host and streams it
-into bounded safetensors shards.
+rotate-half RoPE layout. Import builds every parameter directly in its
+shards: each host reads every tensor it needs once (memory-mapped locally,
+range-read from ``gs://``), converts it once, and cuts the slices its own
+devices hold, so no host stages the checkpoint on disk or holds the whole
+model. Export pulls one tensor at a time to the host and streams it into
+bounded safetensors shards.
 """
 
 from __future__ import annotations
@@ -157,17 +158,45 @@ def load_hf_params(model_dir: str, config: ModelConfig | None = None, mesh=None,
     params: dict = {}
     for m in maps:
         shape = _get(abstract, m.path).shape
-        sharding = _get(shardings, m.path)
-
-        def shard(index, m=m):
-            if m.per_layer:
-                layer_ids = range(config.num_layers)[index[0]]
-                parts = [m.to_mathjax(files.get(m.hf_name.format(i=i)))[index[1:]] for i in layer_ids]
-                return np.stack(parts).astype(dtype)
-            return np.asarray(m.to_mathjax(files.get(m.hf_name))[index]).astype(dtype)
-
-        _set(params, m.path, jax.make_array_from_callback(shape, sharding, shard))
+        _set(params, m.path, _load_sharded(files, m, config.num_layers, shape, _get(shardings, m.path), dtype))
     return config, params
+
+
+def _load_sharded(files: SafetensorsDir, m: TensorMap, num_layers: int, shape: tuple[int, ...], sharding,
+                  dtype) -> jax.Array:
+    """One parameter, built from this host's shards; each source tensor is read and converted once.
+
+    ``make_array_from_callback`` asks for one slice per local device, and a
+    transposed HF tensor has no cheap slice: each call converted (copied) the
+    whole tensor again, and devices holding the same slice (replicated over
+    `tensor` or `data`) read it again. Here the host reads each tensor it needs
+    once, cuts every distinct local slice from it, and places the copies.
+    """
+    index_map = sharding.addressable_devices_indices_map(shape)
+    distinct: dict[tuple, list] = {}
+    for device, index in index_map.items():
+        key = tuple(sl.indices(n)[:2] for sl, n in zip(index, shape))
+        distinct.setdefault(key, []).append(device)
+    blocks = {key: np.empty(tuple(b - a for a, b in key), dtype) for key in distinct}
+    layers = range(num_layers) if m.per_layer else [None]
+    needed = set()
+    for key in distinct:
+        needed.update(range(*key[0]) if m.per_layer else [None])
+    for i in layers:
+        if i not in needed:
+            continue  # none of this host's devices holds this layer
+        full = m.to_mathjax(files.get(m.hf_name.format(i=i) if m.per_layer else m.hf_name))
+        for key, block in blocks.items():
+            if m.per_layer:
+                if not key[0][0] <= i < key[0][1]:
+                    continue
+                block[i - key[0][0]] = full[tuple(slice(a, b) for a, b in key[1:])]
+            else:
+                block[...] = full[tuple(slice(a, b) for a, b in key)]
+    shards = [jax.device_put(blocks[key], device) for key, devices in distinct.items() for device in devices]
+    order = [device for devices in distinct.values() for device in devices]
+    by_device = dict(zip(order, shards))
+    return jax.make_array_from_single_device_arrays(shape, sharding, [by_device[d] for d in index_map])
 
 
 def _to_host(x: jax.Array) -> np.ndarray:

@@ -36,12 +36,19 @@ _NAMES = {v: k for k, v in _DTYPES.items()}
 
 
 class SafetensorsFile:
-    """A memory-mapped safetensors file; ``get(name)`` returns a read-only numpy view."""
+    """One safetensors file; ``get(name)`` returns the tensor as a numpy array.
+
+    Local files are memory-mapped (``get`` is a read-only view). Remote files
+    (``gs://...``) are read by byte range: the header once, then each tensor's
+    own bytes when asked for, so nothing is staged on local disk.
+    """
 
     def __init__(self, path: str):
         self.path = path
+        self.remote = paths.is_remote(path)
+        self.reads = 0  # tensors read from this file (tests count these)
         try:
-            with open(path, "rb") as f:
+            with paths.open_file(path, "rb") as f:
                 raw = f.read(8)
                 if len(raw) != 8:
                     raise ValueError("file shorter than its 8-byte header length")
@@ -54,7 +61,10 @@ class SafetensorsFile:
         self._data_start = 8 + n
         self.metadata = header.pop("__metadata__", {}) or {}
         self.entries = header
-        self._mmap = np.memmap(path, dtype=np.uint8, mode="r") if os.path.getsize(path) > self._data_start else None
+        self._size = paths.getsize(path)
+        self._mmap = None
+        if not self.remote and self._size > self._data_start:
+            self._mmap = np.memmap(path, dtype=np.uint8, mode="r")
 
     def keys(self) -> list[str]:
         return list(self.entries)
@@ -72,9 +82,17 @@ class SafetensorsFile:
         start, end = entry["data_offsets"]
         shape = tuple(entry["shape"])
         count = int(np.prod(shape)) if shape else 1
-        if end - start != count * dtype.itemsize or self._mmap is None or self._data_start + end > self._mmap.size:
+        if end - start != count * dtype.itemsize or self._data_start + end > self._size:
             raise ValueError(f"{self.path}: tensor {name!r} data offsets do not match its shape {shape}")
-        buf = self._mmap[self._data_start + start : self._data_start + end]
+        self.reads += 1
+        if self._mmap is not None:
+            buf = self._mmap[self._data_start + start : self._data_start + end]
+        else:
+            with paths.open_file(self.path, "rb") as f:
+                f.seek(self._data_start + start)
+                buf = np.frombuffer(f.read(end - start), np.uint8)
+            if buf.size != end - start:
+                raise ValueError(f"{self.path}: tensor {name!r} is cut short ({buf.size} of {end - start} bytes)")
         return buf.view(dtype).reshape(shape)
 
 
@@ -82,31 +100,29 @@ class SafetensorsDir:
     """All ``*.safetensors`` of a Hugging Face model dir, by tensor name (index file honoured)."""
 
     def __init__(self, model_dir: str):
-        if paths.is_remote(model_dir):
-            raise ValueError(f"{model_dir}: safetensors are memory-mapped and must be local; "
-                             "copy the model first (mathjax.io.paths.local_copy)")
-        index_path = os.path.join(model_dir, "model.safetensors.index.json")
+        # Local or remote (gs://): every access goes through the path layer.
+        index_path = paths.join(model_dir, "model.safetensors.index.json")
         self._files: dict[str, SafetensorsFile] = {}
         self.location: dict[str, str] = {}
-        if os.path.exists(index_path):
-            with open(index_path) as f:
-                try:
-                    weight_map = json.load(f)["weight_map"]
-                except (json.JSONDecodeError, KeyError) as e:
-                    raise ValueError(f"{index_path}: invalid index file ({e})") from None
+        if paths.exists(index_path):
+            try:
+                weight_map = json.loads(paths.read_text(index_path))["weight_map"]
+            except (json.JSONDecodeError, KeyError) as e:
+                raise ValueError(f"{index_path}: invalid index file ({e})") from None
             for name, fname in weight_map.items():
-                self.location[name] = os.path.join(model_dir, fname)
-            missing = sorted({p for p in self.location.values() if not os.path.exists(p)})
+                self.location[name] = paths.join(model_dir, fname)
+            missing = sorted({p for p in self.location.values() if not paths.exists(p)})
             if missing:
                 raise FileNotFoundError(f"{missing[0]}: listed in {index_path} but missing")
         else:
-            files = sorted(f for f in os.listdir(model_dir) if f.endswith(".safetensors"))
+            listing = paths.listdir(model_dir)
+            files = sorted(f for f in listing if f.endswith(".safetensors"))
             if not files:
-                has_bin = any(f.endswith(".bin") or f.endswith(".pt") for f in os.listdir(model_dir))
+                has_bin = any(f.endswith(".bin") or f.endswith(".pt") for f in listing)
                 hint = " (PyTorch .bin weights found: re-save with safe_serialization=True)" if has_bin else ""
                 raise FileNotFoundError(f"{model_dir}: no *.safetensors weights{hint}")
             for fname in files:
-                path = os.path.join(model_dir, fname)
+                path = paths.join(model_dir, fname)
                 for name in self._open(path).keys():
                     self.location[name] = path
 
@@ -125,6 +141,11 @@ class SafetensorsDir:
         if name not in self.location:
             raise KeyError(f"tensor {name!r} not found in the model's safetensors files")
         return self._open(self.location[name]).get(name)
+
+    @property
+    def reads(self) -> int:
+        """Tensors read so far, over all files."""
+        return sum(f.reads for f in self._files.values())
 
 
 def write_sharded(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from typing import Any
 
 _HF_ARCHITECTURES = {
@@ -261,12 +260,13 @@ def get_preset(name: str, **overrides: Any) -> ModelConfig:
 
 def read_hf_config(model_dir: str) -> ModelConfig:
     """Reads ``model_dir/config.json`` into a ModelConfig."""
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.exists(path):
+    from mathjax.io import paths  # local or gs://
+
+    path = paths.join(model_dir, "config.json")
+    if not paths.exists(path):
         raise FileNotFoundError(f"{path}: not found (expected a Hugging Face model directory)")
-    with open(path) as f:
-        try:
-            hf = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: invalid JSON: {e}") from None
+    try:
+        hf = json.loads(paths.read_text(path))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON: {e}") from None
     return ModelConfig.from_hf_dict(hf, source=path)

@@ -252,9 +252,9 @@ def load_initial_model(init_from: str, mesh: Mesh, param_dtype: str, numerics: d
 
     ``numerics`` are the ModelConfig fields the run sets (``dtype``,
     ``param_dtype``, ``remat_policy``, ...). Workdirs and mathjax checkpoints
-    are restored by orbax wherever they are; a remote HF dir is downloaded to a
-    temporary local dir first (its safetensors are memory-mapped), and the
-    returned tokenizer path is then the remote one.
+    are restored by orbax wherever they are; a remote HF dir is read in place
+    (each host range-reads the tensors it needs, once), and the returned
+    tokenizer path is the remote one.
     """
     from mathjax.model import checkpoint as model_ckpt
 
@@ -271,7 +271,7 @@ def load_initial_model(init_from: str, mesh: Mesh, param_dtype: str, numerics: d
         return config, params, init_from if has_tokenizer(init_from) else None
     from mathjax.api import load
 
-    with paths.local_copy(init_from) as local:
-        model = load(local, dtype=param_dtype, mesh=mesh, **rest)
-    tokenizer = model.tokenizer_path and (init_from if local != init_from else model.tokenizer_path)
-    return model.config, model.params, tokenizer
+    # A remote HF dir is read in place: each host range-reads the tensors it needs once
+    # (no copy of the checkpoint on every worker's disk).
+    model = load(init_from, dtype=param_dtype, mesh=mesh, **rest)
+    return model.config, model.params, model.tokenizer_path
