@@ -228,7 +228,7 @@ def test_train_dry_run_topology_v4_32(model, fits, tmp_path):
     else:
         assert not fits
     verdict = text.strip().splitlines()[-1]
-    assert ("fits" in verdict) and (("DOES NOT FIT" in verdict) != fits)
+    assert ("DOES NOT FIT" in verdict) != fits and (": fits, " in verdict) == fits
     if not fits:  # by our accounting against the chip's HBM, or refused by the TPU compiler itself
         assert ("of 32.0 GiB" in text and "largest part" in verdict) or "CompileTimeHbmOom" in verdict
 
