@@ -45,3 +45,19 @@ def test_data_parallel_decode_is_local():
     assert stats.counts["all-gather"] == 0 and stats.counts["all-to-all"] == 0
     assert stats.counts["collective-permute"] == 0
     assert stats.bytes["all-reduce"] <= 64  # the loop's "any row still active?" test
+
+
+def test_slots_split_over_the_data_axis_or_a_warning_says_why(caplog):
+    """batch_size=96 on data:8: rows per prompt are chosen so the slots divide over 8 devices."""
+    from mathjax.parallel.mesh import make_mesh
+    from mathjax.sample.sampler import Sampler
+
+    probe = Sampler.__new__(Sampler)
+    probe.mesh, probe.rows_per_prompt = make_mesh("data:8"), None
+    probe.batch_size = 96
+    r = probe._rows_for(256)
+    assert 96 % r == 0 and (96 // r) % 8 == 0
+    probe.batch_size = 100  # no split over 8 exists: the batch is replicated, and the log says so
+    with caplog.at_level("WARNING"):
+        probe._rows_for(256)
+    assert "do not split over the 8 data-parallel devices" in caplog.text

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 
@@ -137,20 +138,36 @@ class Sampler:
 
     def _rows_for(self, num_samples: int) -> int:
         b = self.batch_size
+        ways = self._data_ways()
         if self.rows_per_prompt:
             r = self.rows_per_prompt
             if b % r:
                 raise ValueError(f"rows_per_prompt={r} must divide batch_size={b}")
+            self._warn_if_replicated(b // r, ways)
             return r
         # At least 4 slots (and one per data shard), and at least 4 rounds of
         # rows per question: a slot only takes a new question once all its
         # rows are done, so a question's slowest sample idles its slot's other
         # rows; over 4+ rounds that idling is a small fraction. Smaller R costs
         # only prompt copies (G x P instead of 1 x P tokens), never compute.
-        r = max(1, min(num_samples, b // max(4, self._data_ways()), -(-num_samples // 4)))
+        start = max(1, min(num_samples, b // max(4, ways), -(-num_samples // 4)))
+        # The largest R <= start whose slot count splits over the data axis; the
+        # cache and rows are sharded by slot, so any other count replicates them.
+        for r in range(start, 0, -1):
+            if b % r == 0 and (b // r) % ways == 0:
+                return r
+        r = start
         while b % r:
             r -= 1
+        self._warn_if_replicated(b // r, ways)
         return r
+
+    def _warn_if_replicated(self, slots: int, ways: int) -> None:
+        if ways > 1 and slots % ways:
+            logging.warning(
+                "%d prompt slots (batch_size=%d) do not split over the %d data-parallel devices: every device "
+                "holds and decodes the whole batch; use a batch_size that is a multiple of %d",
+                slots, self.batch_size, ways, ways)
 
     def _encode(self, prompt) -> list[int]:
         if isinstance(prompt, str):
