@@ -193,10 +193,9 @@ def _load_sharded(files: SafetensorsDir, m: TensorMap, num_layers: int, shape: t
                 block[i - key[0][0]] = full[tuple(slice(a, b) for a, b in key[1:])]
             else:
                 block[...] = full[tuple(slice(a, b) for a, b in key)]
-    shards = [jax.device_put(blocks[key], device) for key, devices in distinct.items() for device in devices]
-    order = [device for devices in distinct.values() for device in devices]
-    by_device = dict(zip(order, shards))
-    return jax.make_array_from_single_device_arrays(shape, sharding, [by_device[d] for d in index_map])
+    key_of = {device: key for key, devices in distinct.items() for device in devices}
+    shards = [jax.device_put(blocks[key_of[device]], device) for device in index_map]
+    return jax.make_array_from_single_device_arrays(shape, sharding, shards)
 
 
 def _to_host(x: jax.Array) -> np.ndarray:

@@ -63,6 +63,7 @@ class SafetensorsFile:
         self.entries = header
         self._size = paths.getsize(path)
         self._mmap = None
+        self._remote_file = None  # one open handle, reused for every tensor's range read
         if not self.remote and self._size > self._data_start:
             self._mmap = np.memmap(path, dtype=np.uint8, mode="r")
 
@@ -88,9 +89,10 @@ class SafetensorsFile:
         if self._mmap is not None:
             buf = self._mmap[self._data_start + start : self._data_start + end]
         else:
-            with paths.open_file(self.path, "rb") as f:
-                f.seek(self._data_start + start)
-                buf = np.frombuffer(f.read(end - start), np.uint8)
+            if self._remote_file is None:
+                self._remote_file = paths.open_file(self.path, "rb")
+            self._remote_file.seek(self._data_start + start)
+            buf = np.frombuffer(self._remote_file.read(end - start), np.uint8)
             if buf.size != end - start:
                 raise ValueError(f"{self.path}: tensor {name!r} is cut short ({buf.size} of {end - start} bytes)")
         return buf.view(dtype).reshape(shape)

@@ -225,46 +225,35 @@ def _write_segment(cache: jax.Array, new: jax.Array, index: jax.Array) -> jax.Ar
 
 
 def _heads_sharded() -> bool:
-    """Whether the traced program splits KV heads over a `tensor` mesh axis."""
+    """Whether the traced program splits KV heads over a `tensor` mesh axis.
+
+    Then rows and heads must stay separate axes: merging them into one is a
+    reshape the partitioner cannot keep sharded, and it gathered q, K, V and
+    the scores of every head on every device, every layer, every step.
+    """
     mesh = active_mesh()
     return mesh is not None and mesh.shape.get("tensor", 1) > 1
 
 
-def _row_head_scores(q: jax.Array, k: jax.Array) -> jax.Array:
-    """q [B, K, M, D] x k [B, K, S, D] -> float32 [B, K, M, S], rows and heads kept apart.
-
-    On a mesh that splits heads over `tensor`, merging rows and heads into one
-    axis (as :func:`_row_scores` does for XLA:CPU's sake) is a reshape the
-    partitioner cannot keep sharded: it gathered q, K, V and the scores of
-    every head on every device, every layer, every step.
-    """
-    if q.shape[2] == 1:
-        return jnp.einsum("bkd,bksd->bks", q[:, :, 0], k, preferred_element_type=jnp.float32)[:, :, None]
-    return jnp.einsum("bkmd,bksd->bkms", q, k, preferred_element_type=jnp.float32)
-
-
-def _row_head_values(p: jax.Array, v: jax.Array) -> jax.Array:
-    """p [B, K, M, S] x v [B, K, S, D] -> float32 [B, K, M, D]."""
-    p = p.astype(v.dtype)
-    if p.shape[2] == 1:
-        return jnp.einsum("bks,bksd->bkd", p[:, :, 0], v, preferred_element_type=jnp.float32)[:, :, None]
-    return jnp.einsum("bkms,bksd->bkmd", p, v, preferred_element_type=jnp.float32)
-
-
 def _row_scores(q: jax.Array, k: jax.Array) -> jax.Array:
-    """q [N, M, D] x k [N, S, D] -> float32 [N, M, S] (one small matmul per row and KV head)."""
-    if q.shape[1] == 1:
+    """q [..., M, D] x k [..., S, D] -> float32 [..., M, S]: one small matmul per (row, KV head).
+
+    The leading axes are rows and KV heads, merged into one (cheapest on
+    XLA:CPU) or kept apart (a mesh that splits heads over `tensor`, see
+    :func:`_heads_sharded`).
+    """
+    if q.shape[-2] == 1:
         # Unit dims steer XLA:CPU to a slow generic loop (~100x); squeeze them.
-        return jnp.einsum("nd,nsd->ns", q[:, 0], k, preferred_element_type=jnp.float32)[:, None]
-    return jnp.einsum("nmd,nsd->nms", q, k, preferred_element_type=jnp.float32)
+        return jnp.einsum("...d,...sd->...s", q[..., 0, :], k, preferred_element_type=jnp.float32)[..., None, :]
+    return jnp.einsum("...md,...sd->...ms", q, k, preferred_element_type=jnp.float32)
 
 
 def _row_values(p: jax.Array, v: jax.Array) -> jax.Array:
-    """p [N, M, S] x v [N, S, D] -> float32 [N, M, D]."""
+    """p [..., M, S] x v [..., S, D] -> float32 [..., M, D]."""
     p = p.astype(v.dtype)
-    if p.shape[1] == 1:
-        return jnp.einsum("ns,nsd->nd", p[:, 0], v, preferred_element_type=jnp.float32)[:, None]
-    return jnp.einsum("nms,nsd->nmd", p, v, preferred_element_type=jnp.float32)
+    if p.shape[-2] == 1:
+        return jnp.einsum("...s,...sd->...d", p[..., 0, :], v, preferred_element_type=jnp.float32)[..., None, :]
+    return jnp.einsum("...ms,...sd->...md", p, v, preferred_element_type=jnp.float32)
 
 
 def segmented_prefix_attention(
@@ -302,8 +291,8 @@ def segmented_prefix_attention(
     key_pos = jnp.arange(p_len)
     ok = (key_pos < ctx.prefix_lengths[:, None, None, None, None]) & _window_ok(q_pos[..., None], key_pos, window)
     scores = [jnp.where(ok, s_pre, _NEG)]
-    split_heads = _heads_sharded()
-    rows_q = qh.reshape(bt, kvh, m, d) if split_heads else qh.reshape(bt * kvh, m, d)
+    rows = (bt, kvh) if _heads_sharded() else (bt * kvh,)
+    rows_q = qh.reshape(*rows, m, d)
     new_tks, new_tvs = [], []
     offset = 0
     for tk, tv in zip(tks, tvs):
@@ -313,10 +302,7 @@ def segmented_prefix_attention(
         tv = _write_segment(tv.reshape(bt, *tv.shape[2:]), v_new, slots).reshape(tv.shape)
         new_tks.append(tk)
         new_tvs.append(tv)
-        if split_heads:
-            s_tail = _row_head_scores(rows_q, tk.reshape(bt, kvh, size, d)).reshape(g, r, kvh, m, size)
-        else:
-            s_tail = _row_scores(rows_q, tk.reshape(bt * kvh, size, d)).reshape(g, r, kvh, m, size)
+        s_tail = _row_scores(rows_q, tk.reshape(*rows, size, d)).reshape(g, r, kvh, m, size)
         key_index = offset + jnp.arange(size)
         ok = key_index <= tail_index[..., None]
         ok &= _window_ok(q_pos[..., None], ctx.prefix_lengths[:, None, None, None, None] + key_index, window)
@@ -331,11 +317,7 @@ def segmented_prefix_attention(
     for p, tv in zip(probs[1:], new_tvs):
         denom = denom + p.sum(axis=-1)
         size = tv.shape[3]
-        if split_heads:
-            values = _row_head_values(p.reshape(bt, kvh, m, size), tv.reshape(bt, kvh, size, d))
-        else:
-            values = _row_values(p.reshape(bt * kvh, m, size), tv.reshape(bt * kvh, size, d))
-        out = out + values.reshape(out.shape)
+        out = out + _row_values(p.reshape(*rows, m, size), tv.reshape(*rows, size, d)).reshape(out.shape)
     out = out / denom[..., None]  # [G, R, K, M, D]
     out = jnp.transpose(out.reshape(g, r, kvh, t, j, d), (0, 1, 3, 2, 4, 5)).reshape(bt, t, h, d)
     return out.astype(q.dtype), (pk, pv, tuple(new_tks), tuple(new_tvs))

@@ -25,6 +25,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 
+from mathjax.data.tokenize import encode_prompt
 from mathjax.model import llama
 from mathjax.sample import cache as cache_lib
 from mathjax.sample.decode import make_decode_fn
@@ -175,8 +176,6 @@ class Sampler:
                 raise ValueError("string prompts need a tokenizer")
             # The SFT split rule: trailing spaces are left to the first generated
             # token, so the ids are a prefix of the training sequences.
-            from mathjax.data.tokenize import encode_prompt
-
             ids = encode_prompt(self.tokenizer, prompt, add_bos=self.add_bos)
         else:
             ids = [int(t) for t in prompt]

@@ -16,7 +16,8 @@ step (see :class:`_Preemption`).
 Storage: the workdir, ``init_from``, the tokenizer, data files and the export
 dir may be local paths or URIs such as ``gs://bucket/run``
 (:mod:`mathjax.io.paths`); nothing of a remote run is written locally except
-short-lived temporary copies of remote tokenizers and HF models.
+short-lived temporary copies of remote tokenizer files (remote HF weights are
+range-read in place).
 """
 
 from __future__ import annotations
