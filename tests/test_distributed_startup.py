@@ -150,7 +150,7 @@ def start_workers(workdir: str, spec: dict, extra: list[list[str]], env: dict | 
 
 
 def run_workers(workdir: str, spec: dict, extra: list[list[str]], env: dict | None = None, cwd: str | None = None,
-                timeout: float = 240) -> list[tuple[int, str]]:
+                timeout: float = 480) -> list[tuple[int, str]]:
     """Runs the 2 processes to the end; returns (returncode, output) of each."""
     procs = start_workers(workdir, spec, extra, env, cwd)
     try:
