@@ -1,9 +1,14 @@
 """Grades a samples file and writes report.json, report.md and pass_at_k.png.
 
-  python scripts/grade.py --samples=samples.jsonl --output_dir=DIR [--workers=N]
+  python scripts/grade.py --samples=samples.jsonl --output_dir=DIR [--workers=N] \
+      [--control_answers=train.jsonl]
 
 The samples file is the sampler's JSONL (one line per question with ``answer``
 and ``samples[].text``). See mathjax/grader/__init__.py for the library API.
+
+``--control_answers`` adds a question-blind control beside the model: Pass@k,
+PassRatio@k and maj@k of a guesser that ignores the question and draws final
+answers from that file's answer distribution, computed exactly (no sampling).
 """
 
 import json
@@ -23,6 +28,10 @@ _KS = flags.DEFINE_list("ks", None, "k values for Pass@k / maj@k (default: 1, 2,
 _ANALYSES = flags.DEFINE_bool("analyses", True, "Arithmetic-slip and step analyses.")
 _EXTRA = flags.DEFINE_string("extra", None, "JSON object merged into report.json (e.g. greedy_accuracy).")
 _PROGRESS = flags.DEFINE_bool("progress", True, "tqdm progress bars.")
+_CONTROL = flags.DEFINE_string(
+    "control_answers", None,
+    "Question-blind control: a JSONL training set (each record's final answer, read as gold answers are) or a "
+    "JSON {answer: count} table. Reports the Pass@k / PassRatio@k / maj@k of guessing from that distribution.")
 
 
 def main(argv):
@@ -38,12 +47,18 @@ def main(argv):
         ks=[int(k) for k in _KS.value] if _KS.value else None,
         extra=json.loads(_EXTRA.value) if _EXTRA.value else None,
         progress=_PROGRESS.value,
+        control_answers=_CONTROL.value,
     )
     logging.info(
         "%d questions, %d samples: Pass@k %s, PassRatio %.4f; report in %s",
         report["num_questions"], report["num_samples"],
         {k: round(v, 4) for k, v in report.get("pass_at_k", {}).items()},
         report.get("pass_ratio", 0.0), _OUTPUT_DIR.value)
+    if "control" in report:
+        logging.info("question-blind control: Pass@k %s, maj@k %s, PassRatio %.4f",
+                     {k: round(v, 4) for k, v in report["control"]["pass_at_k"].items()},
+                     {k: round(v, 4) for k, v in report["control"]["maj_at_k"].items()},
+                     report["control"]["pass_ratio"])
 
 
 if __name__ == "__main__":

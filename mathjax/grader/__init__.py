@@ -18,6 +18,12 @@ Sample files (the sampler's JSONL)::
     metrics = grader.compute_metrics(results)
     grader.write_report(metrics, "out/", extra={"greedy_accuracy": 0.41})
 
+Question-blind control (guessing from a training set's answers, exact)::
+
+    counts = grader.load_answer_distribution("train.jsonl")   # or {answer: count} .json
+    grader.control_metrics(golds, counts, ks=[1, 4, 16])     # the model's metric keys
+    grader.evaluate("samples.jsonl", "out/", control_answers="train.jsonl")
+
 Arithmetic checks (a op b = c, exact)::
 
     grader.check_arithmetic(text), grader.has_arithmetic_slip(text)
@@ -41,6 +47,12 @@ from mathjax.grader.api import (  # noqa: E402
 )
 from mathjax.grader.arithmetic import ArithmeticCheck, check_arithmetic, has_arithmetic_slip  # noqa: E402
 from mathjax.grader.bulk import QuestionResult, grade_run, grade_samples  # noqa: E402
+from mathjax.grader.control import (  # noqa: E402
+    AnswerDistributionError,
+    AnswerGuesser,
+    control_metrics,
+    load_answer_distribution,
+)
 from mathjax.grader.equiv import Verdict, analyze, compare  # noqa: E402
 from mathjax.grader.keys import answer_key  # noqa: E402
 from mathjax.grader.extract import extract_answer, gold_from_solution  # noqa: E402
@@ -51,6 +63,8 @@ from mathjax.grader.selftest import run_self_test  # noqa: E402
 run_self_test()
 
 __all__ = [
+    "AnswerDistributionError",
+    "AnswerGuesser",
     "ArithmeticCheck",
     "DEFAULT_TIMEOUT",
     "GraderDependencyError",
@@ -62,6 +76,7 @@ __all__ = [
     "compare",
     "compare_full",
     "compute_metrics",
+    "control_metrics",
     "evaluate",
     "extract_answer",
     "gold_from_solution",
@@ -70,6 +85,7 @@ __all__ = [
     "grade_samples",
     "has_arithmetic_slip",
     "is_equiv",
+    "load_answer_distribution",
     "majority_answer",
     "pass_at_k",
     "stats",

@@ -10,10 +10,12 @@ import json
 import math
 import os
 import time
+from collections.abc import Mapping
 
 from mathjax.grader.analysis import accuracy_by_steps, error_breakdown
 from mathjax.grader.api import DEFAULT_TIMEOUT
 from mathjax.grader.bulk import grade_run
+from mathjax.grader.control import CONTROL_LABEL, control_metrics, load_answer_distribution
 from mathjax.grader.metrics import DEFAULT_BOOTSTRAP, compute_metrics
 from mathjax.grader.samples_io import is_uri, join_path, make_dirs, open_path
 
@@ -48,23 +50,40 @@ def _markdown(r: dict) -> str:
         lines.append(f"- greedy accuracy: {_pct(r['greedy_accuracy'])}%")
     if "extraction_rate" in r:
         lines.append(f"- answers extracted: {_pct(r['extraction_rate'])}% of samples")
+    ctl = r.get("control") or {}
+    if ctl:
+        dist = ctl.get("distribution") or {}
+        lines.append(
+            f"- {CONTROL_LABEL} (guesses drawn from the answer distribution of {ctl.get('source') or 'a table'}: "
+            f"{dist.get('answers', 0):g} answers, {dist.get('distinct_answers', 0)} distinct; the gold is among them "
+            f"for {ctl.get('questions_with_gold_in_distribution', 0)} of {ctl.get('num_questions', 0)} questions): "
+            f"first-sample accuracy = PassRatio = {_pct(ctl.get('first_sample_accuracy'))}%"
+        )
     lines.append("")
     pk = r.get("pass_at_k") or {}
     if pk:
         conf = int(round(100 * r.get("confidence", 0.95)))
-        lines += [
-            f"| k | Pass@k (%) | {conf}% CI | PassRatio@k (%) | maj@k (%) | {conf}% CI |",
-            "|---:|---:|---|---:|---:|---|",
-        ]
+        head = f"| k | Pass@k (%) | {conf}% CI | PassRatio@k (%) | maj@k (%) | {conf}% CI |"
+        rule = "|---:|---:|---|---:|---:|---|"
+        if ctl:  # the control beside the model, same k
+            head += " control Pass@k (%) | control PassRatio@k (%) | control maj@k (%) |"
+            rule += "---:|---:|---:|"
+        lines += [head, rule]
         for k in pk:
-            lines.append(
+            row = (
                 f"| {k} | {_pct(pk[k])} | {_ci((r.get('pass_at_k_ci') or {}).get(k))} | "
                 f"{_pct((r.get('pass_ratio_at_k') or {}).get(k))} | {_pct((r.get('maj_at_k') or {}).get(k))} | "
                 f"{_ci((r.get('maj_at_k_ci') or {}).get(k))} |"
             )
+            if ctl:
+                row += "".join(f" {_pct((ctl.get(key) or {}).get(k))} |"
+                               for key in ("pass_at_k", "pass_ratio_at_k", "maj_at_k"))
+            lines.append(row)
         lines.append("")
-    for key, title in (("by_level", "By level"), ("by_subject", "By subject")):
-        groups = r.get(key)
+    groupings = [(r.get(key), title) for key, title in (("by_level", "By level"), ("by_subject", "By subject"))]
+    groupings += [(ctl.get(key), f"{title}: {CONTROL_LABEL}") for key, title in
+                  (("by_level", "By level"), ("by_subject", "By subject"))]
+    for groups, title in groupings:
         if not groups:
             continue
         cols = [c for c in next(iter(groups.values())) if c != "questions"]
@@ -121,6 +140,12 @@ def plot_pass_at_k(report: dict, path: str | os.PathLike, greedy_accuracy: float
         mj = report.get("maj_at_k") or {}
         if mj:
             ax.plot(ks, [100 * mj[str(k)] for k in ks], marker="^", linestyle="--", label="maj@k")
+        ctl = report.get("control") or {}
+        for key, name, color, marker in (("pass_at_k", "Pass@k", "black", "x"), ("maj_at_k", "maj@k", "gray", "+")):
+            vals = ctl.get(key) or {}
+            if all(str(k) in vals for k in ks):  # the guesser's line, dashed and labelled as the control
+                ax.plot(ks, [100 * vals[str(k)] for k in ks], color=color, marker=marker, linestyle="--",
+                        label=f"{CONTROL_LABEL}: {name}")
         ax.set_xscale("log", base=2)
         ax.set_xticks(ks)
         ax.set_xticklabels([str(k) for k in ks])
@@ -130,7 +155,9 @@ def plot_pass_at_k(report: dict, path: str | os.PathLike, greedy_accuracy: float
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
+    # The control's lines run low, where the legend usually sits: let matplotlib find room then.
+    has_control = bool(report.get("control"))
+    ax.legend(loc="best" if has_control else "lower right", fontsize="small" if has_control else None)
     ax.set_title(f"{report.get('num_questions', 0)} questions")
     fig.tight_layout()
     if is_uri(path):
@@ -160,6 +187,7 @@ def write_report(
     *,
     greedy_accuracy: float | None = None,
     plot: bool = True,
+    control: dict | None = None,
 ) -> dict:
     """Write ``report.json``, ``report.md`` and ``pass_at_k.png`` into ``output_dir``.
 
@@ -169,6 +197,9 @@ def write_report(
       greedy_accuracy: drawn as a horizontal line on the plot; taken from
         ``extra``/``metrics["greedy_accuracy"]`` when not given.
       plot: write the PNG.
+      control: the question-blind control (:func:`control_metrics`), written
+        as ``report["control"]``, as columns and tables beside the model's in
+        ``report.md`` and as dashed lines on the plot.
 
     ``output_dir`` may be local or a URI (``gs://bucket/report``).
 
@@ -177,6 +208,8 @@ def write_report(
     """
     make_dirs(output_dir)
     report = dict(metrics)
+    if control is not None:
+        report["control"] = control
     if extra:
         report.update(extra)
     if greedy_accuracy is not None:
@@ -225,8 +258,21 @@ def evaluate(
     extra: dict | None = None,
     details: bool = True,
     progress: bool = True,
+    control_answers: str | os.PathLike | Mapping[str, float] | None = None,
 ) -> dict:
-    """Grade a samples file and write the full report; returns the report dict."""
+    """Grade a samples file and write the full report; returns the report dict.
+
+    ``control_answers`` (a JSONL training set or JSON ``{answer: count}``
+    table, see :func:`load_answer_distribution`, or such a mapping) adds the
+    question-blind control: a guesser drawing final answers from that
+    distribution, scored exactly on the same questions, golds and ks.
+    """
+    counts, source = None, None
+    if control_answers is not None:  # read it before grading: a bad file fails in seconds, not after the run
+        if isinstance(control_answers, Mapping):
+            counts = dict(control_answers)
+        else:
+            counts, source = load_answer_distribution(control_answers), os.fspath(control_answers)
     t0 = time.perf_counter()
     results = grade_run(
         samples, workers=workers, timeout=timeout, fallback=fallback, analyses=analyses, progress=progress
@@ -238,7 +284,17 @@ def evaluate(
         metrics["errors"] = error_breakdown(results)
     metrics["grading_seconds"] = round(t_grade, 3)
     metrics["grading_config"] = {"timeout": timeout, "fallback": fallback, "workers": workers}
+    control = None
+    if counts is not None:
+        rs = [r for r in results if r.num_samples]  # the questions the model's metrics average over
+        spq = metrics.get("samples_per_question")
+        control = control_metrics(
+            [r.gold for r in rs], counts, metrics.get("ks") or ks or [1],
+            levels=[r.level for r in rs], subjects=[r.subject for r in rs],
+            group_k=min(spq) if isinstance(spq, list) else spq, timeout=timeout, workers=workers,
+            bootstrap=bootstrap, source=source,
+        )
     make_dirs(output_dir)
     if details:
         write_details(results, join_path(output_dir, DETAILS_JSONL))
-    return write_report(metrics, output_dir, extra)
+    return write_report(metrics, output_dir, extra, control=control)
