@@ -45,6 +45,30 @@ class Model:
         args = [jax.device_put(x, batch_sharding) for x in (tokens, positions, segment_ids)]
         return np.asarray(_logits_fn(self.config, self.mesh)(self.params, *args))
 
+    def for_sampling(self) -> "Model":
+        """This model with per-layer weights, the layout the sampler decodes with, holding one copy.
+
+        Converts one weight kind at a time and deletes the stacked array it came
+        from, so the peak is the weights plus one kind's layers, never two
+        copies; this Model's params are gone afterwards (use the returned one).
+        The result samples (``Sampler``) but does not train or score
+        (``logits``, ``save``), which want stacked layers.
+        """
+        layers = self.params["layers"]
+        if isinstance(layers, (list, tuple)):
+            return self
+        leaves, treedef = jax.tree_util.tree_flatten(layers)
+        n = leaves[0].shape[0]
+        per_layer: list[list] = [[] for _ in range(n)]
+        for i, leaf in enumerate(leaves):
+            for layer in range(n):
+                per_layer[layer].append(leaf[layer])
+            leaf.delete()
+            leaves[i] = None
+        params = {**self.params, "layers": tuple(jax.tree_util.tree_unflatten(treedef, x) for x in per_layer)}
+        self.params = None
+        return dataclasses.replace(self, params=params)
+
     def tokenizer(self):
         """The model's tokenizer (``mathjax.data.tokenizer.Tokenizer``)."""
         from mathjax.data.tokenizer import load_tokenizer

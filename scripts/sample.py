@@ -18,8 +18,10 @@
       --dtype=bfloat16 --batch_size=256 --num_samples=256 --max_new_tokens=512 --dry_run_prompt_len=512
 
 A restarted run skips the questions already in --output. With several
-processes (jax.distributed, or --process_count/--process_index for independent
-jobs) each writes its own shard; --merge joins them. See mathjax/sample/.
+processes (jax.distributed) the mesh spans all their devices and each process
+writes the shard of the questions it owns; --per_host (or
+--process_count/--process_index for independent jobs) gives each process its
+own questions and devices instead. --merge joins the shards. See mathjax/sample/.
 """
 
 import os
@@ -43,12 +45,22 @@ _TEMPLATE = flags.DEFINE_enum("template", "xwin_math", ["xwin_math", "alpaca", "
 _STOP = flags.DEFINE_list("stop", None, "Stop strings (default: the template's, e.g. 'USER:').")
 _SEED = flags.DEFINE_integer("seed", 0, "Run seed; a sample depends only on (seed, question id, sample index).")
 _IGNORE_EOS = flags.DEFINE_bool("ignore_eos", False, "Always generate max_new_tokens (benchmarks).")
-_MESH = flags.DEFINE_string("mesh", "data:-1", "Mesh over this process's devices, e.g. data:4,tensor:2.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 256, "Rows decoded together.")
+_MESH = flags.DEFINE_string("mesh", "data:-1", "Mesh over the devices of all processes (one model spanning a pod "
+                            "slice's hosts), e.g. data:4,tensor:4 on a v4-32; with --per_host, over this "
+                            "process's devices.")
+_PER_HOST = flags.DEFINE_bool("per_host", False, "Each process samples its own share of the questions on its own "
+                              "devices, independently (no collectives between hosts; the model must fit one host).")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 0, "Rows decoded together; 0: as many as the devices' memory "
+                                   "holds after the weights, a multiple of the data axis (256 per data shard on CPU; "
+                                   "see mathjax/sample/batch_size.py).")
 _ROWS_PER_PROMPT = flags.DEFINE_integer("rows_per_prompt", None, "Rows sharing one prompt's KV (default: auto).")
 _DTYPE = flags.DEFINE_enum("dtype", "auto", ["auto", "float32", "bfloat16", "float16"],
                            "Weights/compute dtype; auto: bfloat16 on GPU/TPU (and for TPU dry runs), float32 on CPU.")
 _KV_DTYPE = flags.DEFINE_string("kv_dtype", None, "KV cache dtype (default: --dtype).")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process GPU/CPU; "
+                                   "Cloud TPU VMs find their peers themselves).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process GPU/CPU).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-process GPU/CPU).")
 _PROCESS_INDEX = flags.DEFINE_integer("process_index", None, "This process's share (default: jax.process_index()).")
 _PROCESS_COUNT = flags.DEFINE_integer("process_count", None, "Number of shares (default: jax.process_count()).")
 _MERGE = flags.DEFINE_bool("merge", False, "Join the shards of --output and exit.")
@@ -98,12 +110,16 @@ def main(argv):
     if not _MODEL.value:
         raise app.UsageError("--model is required")
 
-    initialize_distributed()
-    # Each process samples its own questions on its own devices: no collectives.
-    mesh = make_mesh(_MESH.value, devices=jax.local_devices())
-    model = mathjax.load(_MODEL.value, dtype=_resolve_dtype(jax.default_backend()), mesh=mesh)
+    initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    # One mesh over every process's devices (a model too big for one host samples
+    # on the whole slice; processes schedule in lockstep and each writes its own
+    # questions), or, with --per_host, independent per-process meshes.
+    mesh = make_mesh(_MESH.value, devices=jax.local_devices() if _PER_HOST.value else jax.devices())
+    # Per-layer weights, one copy (the stacked load is converted in place).
+    model = mathjax.load(_MODEL.value, dtype=_resolve_dtype(jax.default_backend()), mesh=mesh).for_sampling()
     tokenizer = load_tokenizer(_TOKENIZER.value) if _TOKENIZER.value else model.tokenizer()
     rules = SamplingRules(temperature=_TEMPERATURE.value, top_p=_TOP_P.value, top_k=_TOP_K.value)
+    batch_size = _BATCH_SIZE.value or _auto_batch(model, tokenizer, records)
     options = {}
     if _ROWS_PER_PROMPT.value:
         options["rows_per_prompt"] = _ROWS_PER_PROMPT.value
@@ -112,12 +128,28 @@ def main(argv):
     result = runner.run(
         model, tokenizer, records, _OUTPUT.value, num_samples=_NUM_SAMPLES.value, rules=rules,
         template=_TEMPLATE.value, max_new_tokens=_MAX_NEW_TOKENS.value, seed=_SEED.value,
-        batch_size=_BATCH_SIZE.value, ignore_eos=_IGNORE_EOS.value, stop=_STOP.value,
+        batch_size=batch_size, ignore_eos=_IGNORE_EOS.value, stop=_STOP.value,
         process_index=_PROCESS_INDEX.value, process_count=_PROCESS_COUNT.value, progress=_PROGRESS.value,
         sampler_options=options,
     )
     logging.info("%s: %d questions written, %d skipped (already done). %s",
                  result.output_path, result.written, result.skipped, result.stats.summary())
+
+
+def _auto_batch(model, tokenizer, records) -> int:
+    """--batch_size=0: rows that fit the measured free memory per device (weights as loaded)."""
+    from mathjax.data.templates import get_template
+    from mathjax.data.tokenize import encode_prompt
+    from mathjax.sample import batch_size as batch_lib
+
+    template = get_template(_TEMPLATE.value)
+    longest = max(len(encode_prompt(tokenizer, template.format_prompt(r["question"]))) for r in records)
+    choice = batch_lib.auto_batch_size(
+        model.config, dict(model.mesh.shape), batch_lib.resident_bytes(model.params),
+        batch_lib.device_memory_bytes(), _MAX_NEW_TOKENS.value, longest, _NUM_SAMPLES.value,
+        _KV_DTYPE.value or model.config.dtype)
+    logging.info("batch size %d: %s", choice.batch_size, choice.reason)
+    return choice.batch_size
 
 
 def _resolve_dtype(platform: str) -> str:

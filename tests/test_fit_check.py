@@ -77,7 +77,8 @@ def test_sample_fit_check_kv_cache_and_params():
     assert decode.memory["params (bfloat16)"] == pytest.approx(2 * config.num_params() / 2, rel=0.01)
     groups, rows = 64 // 16, 16
     per_token = 2 * config.num_layers * config.num_kv_heads * config.resolved_head_dim * 2  # k+v, bf16
-    kv = (groups * 128 + groups * rows * 128) * per_token  # prompt bucket 128 per slot, 128-token tails per row
+    # Two prompt buffers of 128 (the bucket) per slot, 128-token tails per row.
+    kv = (groups * 2 * 128 + groups * rows * 128) * per_token
     assert decode.memory["KV cache"] == pytest.approx(kv / 8)  # slots over data:4, heads over tensor:2
     # One decode step: 2 FLOPs per matmul weight (all but the embedding lookup) per row, plus attention.
     matmul_weights = config.num_params() - config.vocab_size * config.hidden_size

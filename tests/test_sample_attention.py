@@ -95,5 +95,7 @@ def test_tail_segments_and_kv_bytes():
     assert cache_lib.active_segments(layout, 0) == 1 and cache_lib.active_segments(layout, 64) == 2
     assert cache_lib.active_segments(layout, 300) == 4
     per_token = llama.kv_bytes_per_token(CONFIG)
-    assert layout.shared_bytes() == (512 + 256 * 512) * per_token
+    assert layout.shared_bytes() == (2 * 512 + 256 * 512) * per_token  # two prompt buffers per slot
+    one = cache_lib.make_layout(CONFIG, groups=1, rows_per_group=256, prefix_len=512, max_new_tokens=512, buffers=1)
+    assert one.shared_bytes() == (512 + 256 * 512) * per_token
     assert layout.unshared_bytes() == 256 * 1024 * per_token

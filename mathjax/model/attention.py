@@ -46,6 +46,10 @@ class SharedPrefixContext:
     # Static (compile-time) choice of the sampler's decode layout; see
     # `segmented_prefix_attention`. False keeps the layout described above.
     segmented: bool = struct.field(pytree_node=False, default=False)
+    # Segmented layout only: [groups, rows] int32, which of its group's prefix
+    # buffers each row reads (prefix_lengths is then [groups, buffers]). None:
+    # one prefix per group.
+    row_buffer: jax.Array | None = None
 
 
 def _window_ok(q_pos: jax.Array, k_pos: jax.Array, window: int | None) -> jax.Array | bool:
@@ -256,13 +260,25 @@ def _row_values(p: jax.Array, v: jax.Array) -> jax.Array:
     return jnp.einsum("...ms,...sd->...md", p, v, preferred_element_type=jnp.float32)
 
 
+def _row_prefix_lengths(ctx: SharedPrefixContext) -> jax.Array:
+    """[G, R] prompt length each row reads: its group's, or its own buffer's (a select, no gather)."""
+    g, r = ctx.tail_lengths.shape
+    if ctx.row_buffer is None:
+        return jnp.broadcast_to(ctx.prefix_lengths[:, None], (g, r))
+    nb = ctx.prefix_lengths.shape[1]
+    pick = ctx.row_buffer[:, :, None] == jnp.arange(nb)
+    return jnp.sum(jnp.where(pick, ctx.prefix_lengths[:, None, :], 0), axis=-1)
+
+
 def segmented_prefix_attention(
     q: jax.Array, k_new: jax.Array, v_new: jax.Array, kv: tuple,
     ctx: SharedPrefixContext, positions: jax.Array, window: int | None,
 ) -> tuple[jax.Array, tuple]:
     """Shared-prefix attention in the sampler's decode layout (``ctx.segmented``).
 
-    kv = (prefix_k [G, K, P, D], prefix_v, tail_k, tail_v), where tail_k/tail_v
+    kv = (prefix_k [G * NB, K, P, D], prefix_v, tail_k, tail_v): NB prefix buffers per
+    group (row ``(g, r)`` reads buffer ``ctx.row_buffer[g, r]``; NB = 1 without
+    ``row_buffer``), and tail_k/tail_v
     are tuples of segments [G, R, K, S_i, D] covering tail slots
     ``[sum(S_<i), sum(S_<=i))``. Why this layout:
 
@@ -286,11 +302,18 @@ def segmented_prefix_attention(
     qh = jnp.transpose(qh, (0, 1, 3, 2, 4, 5)).reshape(g, r, kvh, m, d)  # query index = t * j + head
     q_pos = jnp.repeat(positions.reshape(g, r, 1, t), j, axis=-1)  # [G, R, 1, M]
     tail_index = jnp.repeat((ctx.tail_lengths[:, :, None] + jnp.arange(t)).reshape(g, r, 1, t), j, axis=-1)
-
-    s_pre = jnp.einsum("grkmd,gkpd->grkmp", qh, pk, preferred_element_type=jnp.float32)
+    # Prefix buffers per group (nb): a row reads one of them (ctx.row_buffer), so a
+    # row can move on to the group's next question while its neighbours finish
+    # the previous one. Each buffer is still read once per group, never per row.
+    nb = pk.shape[0] // g
+    row_prefix_len = _row_prefix_lengths(ctx)  # [G, R]
+    s_pre = jnp.einsum("grkmd,gbkpd->grkmbp", qh, pk.reshape(g, nb, kvh, p_len, d),
+                       preferred_element_type=jnp.float32)
     key_pos = jnp.arange(p_len)
-    ok = (key_pos < ctx.prefix_lengths[:, None, None, None, None]) & _window_ok(q_pos[..., None], key_pos, window)
-    scores = [jnp.where(ok, s_pre, _NEG)]
+    ok = (key_pos < row_prefix_len[:, :, None, None, None, None]) & _window_ok(q_pos[..., None, None], key_pos, window)
+    if ctx.row_buffer is not None:
+        ok &= ctx.row_buffer[:, :, None, None, None, None] == jnp.arange(nb)[:, None]
+    scores = [jnp.where(ok, s_pre, _NEG).reshape(g, r, kvh, m, nb * p_len)]
     rows = (bt, kvh) if _heads_sharded() else (bt * kvh,)
     rows_q = qh.reshape(*rows, m, d)
     new_tks, new_tvs = [], []
@@ -305,7 +328,7 @@ def segmented_prefix_attention(
         s_tail = _row_scores(rows_q, tk.reshape(*rows, size, d)).reshape(g, r, kvh, m, size)
         key_index = offset + jnp.arange(size)
         ok = key_index <= tail_index[..., None]
-        ok &= _window_ok(q_pos[..., None], ctx.prefix_lengths[:, None, None, None, None] + key_index, window)
+        ok &= _window_ok(q_pos[..., None], row_prefix_len[:, :, None, None, None] + key_index, window)
         scores.append(jnp.where(ok, s_tail, _NEG))
         offset += size
     top = scores[0].max(axis=-1)
@@ -313,7 +336,8 @@ def segmented_prefix_attention(
         top = jnp.maximum(top, s.max(axis=-1))
     probs = [jnp.exp(s - top[..., None]) for s in scores]
     denom = probs[0].sum(axis=-1)
-    out = jnp.einsum("grkmp,gkpd->grkmd", probs[0].astype(pv.dtype), pv, preferred_element_type=jnp.float32)
+    out = jnp.einsum("grkmbp,gbkpd->grkmd", probs[0].reshape(g, r, kvh, m, nb, p_len).astype(pv.dtype),
+                     pv.reshape(g, nb, kvh, p_len, d), preferred_element_type=jnp.float32)
     for p, tv in zip(probs[1:], new_tvs):
         denom = denom + p.sum(axis=-1)
         size = tv.shape[3]

@@ -140,43 +140,49 @@ def _kind(opcode: str) -> str | None:
     return None
 
 
-def collectives(hlo_text: str) -> CollectiveStats:
-    """Collectives one device runs per call of the compiled program (see the module docstring)."""
-    computations, entry = parse_computations(hlo_text)
-    memo: dict[str, CollectiveStats] = {}
+def collectives(hlo_text: str, only_dynamic_loops: bool = False) -> CollectiveStats:
+    """Collectives one device runs per call of the compiled program (see the module docstring).
 
-    def visit(name: str, stack: tuple[str, ...]) -> CollectiveStats:
-        if name in memo:
-            return memo[name]
+    ``only_dynamic_loops``: count only what runs inside loops of unknown trip
+    count (one iteration each): the per-step part of a decode loop, without
+    what the call does once before or after it.
+    """
+    computations, entry = parse_computations(hlo_text)
+    memo: dict[tuple[str, bool], CollectiveStats] = {}
+
+    def visit(name: str, stack: tuple[str, ...], counting: bool) -> CollectiveStats:
+        if (name, counting) in memo:
+            return memo[(name, counting)]
         if name in stack or name not in computations:
             return CollectiveStats()
         stats = CollectiveStats()
         for op in computations[name]:
             kind = _kind(op.opcode)
             if kind is not None:
-                stats.counts[kind] += 1
-                stats.bytes[kind] += type_bytes(op.type)
+                if counting:
+                    stats.counts[kind] += 1
+                    stats.bytes[kind] += type_bytes(op.type)
                 continue
             if op.opcode == "while":
                 body = _BODY.search(op.rest)
                 trip = trip_count(op, computations, name)
                 if body:
-                    inner = visit(body.group(1), stack + (name,))
+                    inner = visit(body.group(1), stack + (name,), counting or trip is None)
                     stats.add(inner, 1 if trip is None else trip)
                     if trip is None:
                         stats.dynamic_loops += 1
                 continue
             branches = [b for m in _BRANCHES.finditer(op.rest) for b in _names(m.group(1) or m.group(2))]
             if branches:
-                costs = [visit(b, stack + (name,)) for b in branches]
+                costs = [visit(b, stack + (name,), counting) for b in branches]
                 stats.add(max(costs, key=lambda s: (s.total_bytes, sum(s.counts.values()))))
                 continue
             for called in _CALLED.findall(op.rest):
-                stats.add(visit(called, stack + (name,)))
-        memo[name] = stats
+                stats.add(visit(called, stack + (name,), counting))
+        memo[(name, counting)] = stats
         return stats
 
-    return visit(entry, ())
+    return visit(entry, (), not only_dynamic_loops)
 
 
 def trip_count(op: _Op, computations: dict[str, list[_Op]], parent: str) -> int | None:

@@ -2,12 +2,21 @@
 
 Layout (per layer, heads-major, see ``attention.segmented_prefix_attention``)::
 
-    prefix_k, prefix_v : [G, K, P, D]           one prompt per slot (group)
+    prefix_k, prefix_v : [G * NB, K, P, D]      NB prompt buffers per slot (group)
     tail_k, tail_v     : tuple of [G, R, K, S_i, D]  the rows' own tokens, in segments
 
 ``G`` prefix slots x ``R`` rows per slot = the batch. A question's prompt KV
-is computed and stored once per slot, not once per sample: for 256 samples of
-a 7B model with a 512-token prompt that is 256 MiB instead of 64 GiB.
+is computed and stored once per slot buffer, not once per sample: for 256
+samples of a 7B model with a 512-token prompt that is 256 MiB instead of 64 GiB.
+
+Each slot has ``NB`` (default 2) prompt buffers and every row says which one
+it reads. A row that finishes takes the next pending sample of either of its
+slot's questions at once, so no row waits for its neighbours' slowest sample;
+when a buffer's question has no samples left and no row reads it, the next
+question is prefilled into it. Rows move between questions without their
+prompt being repeated per row (the alternative, a per-row gather of the
+prompt, would read the prompt once per row per step: for 7B at 256 rows that
+is more bytes than the weights).
 
 The tail is split into segments of growing size (64, 64, 128, 256, ...) so a
 decode loop only reads the segments its rows can reach. Each segment is its own
@@ -57,6 +66,7 @@ class CacheLayout:
     head_dim: int
     num_layers: int
     dtype: str
+    buffers: int = 2  # NB: prompt buffers per slot
 
     @property
     def batch(self) -> int:
@@ -71,7 +81,7 @@ class CacheLayout:
 
     def shared_bytes(self) -> int:
         """Bytes this cache holds: prompts once per slot plus every row's tail."""
-        return (self.groups * self.prefix_len + self.batch * self.tail_len) * self.bytes_per_token()
+        return (self.groups * self.buffers * self.prefix_len + self.batch * self.tail_len) * self.bytes_per_token()
 
     def unshared_bytes(self) -> int:
         """Bytes a cache that repeats the prompt in every row would need (same batch)."""
@@ -79,12 +89,13 @@ class CacheLayout:
 
 
 def make_layout(config: ModelConfig, groups: int, rows_per_group: int, prefix_len: int,
-                max_new_tokens: int, dtype: str | None = None, first_segment: int = 64) -> CacheLayout:
+                max_new_tokens: int, dtype: str | None = None, first_segment: int = 64,
+                buffers: int = 2) -> CacheLayout:
     return CacheLayout(
         groups=groups, rows_per_group=rows_per_group, prefix_len=prefix_len,
         segments=tail_segments(max_new_tokens, first_segment), kv_heads=config.num_kv_heads,
         head_dim=config.resolved_head_dim, num_layers=config.num_layers,
-        dtype=str(jnp.dtype(dtype or config.dtype)),
+        dtype=str(jnp.dtype(dtype or config.dtype)), buffers=buffers,
     )
 
 
@@ -108,7 +119,7 @@ def _sharding(mesh: Mesh, layout: CacheLayout, shape: tuple[int, ...], heads_axi
 def cache_shardings(mesh: Mesh, layout: CacheLayout) -> tuple:
     """Shardings matching ``init_cache``."""
     k, d = layout.kv_heads, layout.head_dim
-    prefix = _sharding(mesh, layout, (layout.groups, k, layout.prefix_len, d), 1)
+    prefix = _sharding(mesh, layout, (layout.groups * layout.buffers, k, layout.prefix_len, d), 1)
     tails = tuple(
         _sharding(mesh, layout, (layout.groups, layout.rows_per_group, k, s, d), 2) for s in layout.segments
     )
@@ -122,11 +133,16 @@ def row_sharding(mesh: Mesh, layout: CacheLayout, ndim: int = 1) -> NamedShardin
 
 def init_cache(mesh: Mesh, layout: CacheLayout) -> tuple:
     """Zeroed cache, created directly in its shards."""
+    return make_init_cache_fn(mesh, layout)()
+
+
+def make_init_cache_fn(mesh: Mesh, layout: CacheLayout):
+    """Jitted ``() -> zeroed cache`` (compile once per layout; see ``sample.compiled``)."""
     k, d = layout.kv_heads, layout.head_dim
     dtype = jnp.dtype(layout.dtype)
 
     def make():
-        prefix = (layout.groups, k, layout.prefix_len, d)
+        prefix = (layout.groups * layout.buffers, k, layout.prefix_len, d)
         tails = tuple((layout.groups, layout.rows_per_group, k, s, d) for s in layout.segments)
         return tuple(
             (jnp.zeros(prefix, dtype), jnp.zeros(prefix, dtype),
@@ -134,7 +150,7 @@ def init_cache(mesh: Mesh, layout: CacheLayout) -> tuple:
             for _ in range(layout.num_layers)
         )
 
-    return jax.jit(make, out_shardings=cache_shardings(mesh, layout))()
+    return jax.jit(make, out_shardings=cache_shardings(mesh, layout))
 
 
 def active_segments(layout: CacheLayout, max_length: int) -> int:

@@ -6,11 +6,15 @@ at ``max_new_tokens``. The loop exits early, back to the host, when
 
 * no row is active,
 * ``exit_after`` rows have finished in this call (the host refills them),
-* ``max_steps`` steps have run (stop-string checks, progress), or
+* ``steps`` steps have run (stop-string checks, progress; static: it sizes
+  the window of new tokens returned), or
 * an active row would write past the tail segments this variant reads.
 
 The cache and the row state are donated, so the KV buffers are updated in
-place across calls.
+place across calls. The host gets back only a small replicated summary: the
+row state's [B] vectors and the [B, steps] tokens generated in this call, never
+a whole output buffer; every process of a multi-host mesh reads the same
+summary, so all of them take the same scheduling decisions.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mathjax.model import llama
 from mathjax.model.attention import SharedPrefixContext
@@ -41,8 +45,21 @@ class RowState:
     finish: jax.Array  # int32: RUNNING / EOS / LENGTH
     question_hash: jax.Array  # uint32: stable hash of the question id (RNG stream)
     sample_index: jax.Array  # int32: sample number within the question (RNG stream)
-    prefix_lengths: jax.Array  # int32 [G]: prompt tokens in each slot's prefix
-    out: jax.Array  # int32 [B, max_new_tokens]: generated tokens
+    row_buffer: jax.Array  # int32: which of its slot's prefix buffers the row reads
+    prefix_lengths: jax.Array  # int32 [G, NB]: prompt tokens in each slot's prefix buffers
+
+
+@struct.dataclass
+class CallSummary:
+    """What one decode call hands back to the host (replicated on every device: a few KB)."""
+
+    tokens: jax.Array  # [B] int32
+    lengths: jax.Array  # [B] int32
+    active: jax.Array  # [B] bool
+    finish: jax.Array  # [B] int32
+    new_tokens: jax.Array  # [B, steps] int32: column i = the token sampled at this call's step i
+    steps: jax.Array  # () int32: steps run
+    busy: jax.Array  # () int32: row-steps that produced a kept token
 
 
 def row_keys(seed_key: jax.Array, question_hash: jax.Array, sample_index: jax.Array, step: jax.Array) -> jax.Array:
@@ -57,39 +74,49 @@ def row_keys(seed_key: jax.Array, question_hash: jax.Array, sample_index: jax.Ar
     return jax.vmap(one)(question_hash, sample_index, step)
 
 
+def row_state_shardings(mesh: Mesh, layout: CacheLayout) -> RowState:
+    rows = row_sharding(mesh, layout)
+    return RowState(
+        tokens=rows, lengths=rows, active=rows, finish=rows, question_hash=rows, sample_index=rows,
+        row_buffer=rows, prefix_lengths=row_sharding(mesh, layout, 2),
+    )
+
+
 def make_decode_fn(
     config: ModelConfig, mesh: Mesh, layout: CacheLayout, rules: SamplingRules,
-    eos_ids: tuple[int, ...], ignore_eos: bool,
+    eos_ids: tuple[int, ...], ignore_eos: bool, steps: int,
 ):
-    """Returns jitted ``decode(params, cache, state, seed_key, max_steps, exit_after, num_segments)``.
+    """Returns jitted ``decode(params, cache, state, seed_data, exit_after, num_segments)``.
 
-    Returns ``(cache, state, steps, active_row_steps)``. ``num_segments`` is
-    static (one compiled loop per tail window); the rest are traced.
+    Returns ``(cache, state, summary)`` (:class:`CallSummary`). ``num_segments``
+    is static (one compiled loop per tail window); ``seed_data`` is the run
+    key's uint32 data (``jax.random.key_data``), ``exit_after`` an int32.
     """
     g, r = layout.groups, layout.rows_per_group
     b = layout.batch
     max_new = layout.tail_len
     eos = np.asarray(eos_ids if eos_ids else (-1,), np.int32)
 
-    def decode(params, cache, state: RowState, seed_key, max_steps, exit_after, num_segments):
+    def decode(params, cache, state: RowState, seed_data, exit_after, num_segments):
         limit = window(layout, num_segments)
-
-        def per_row(group_values):
-            # [G] -> [B] by broadcast and reshape (slots are row-major), which stays
-            # split over `data`; indexing with arange(B) // R was a gather the
-            # partitioner answered with an all-gather every step.
-            return jnp.broadcast_to(group_values[:, None], (g, r)).reshape(b)
+        seed_key = jax.random.wrap_key_data(seed_data)
+        ctx_buffer = state.row_buffer.reshape(g, r)
+        # Per-row prompt length from the row's buffer: an elementwise select on the
+        # slot-split axis (indexing would be a gather the partitioner all-gathers).
+        pick = ctx_buffer[:, :, None] == jnp.arange(layout.buffers)
+        row_prefix = jnp.sum(jnp.where(pick, state.prefix_lengths[:, None, :], 0), axis=-1).reshape(b)
 
         def cond(carry):
-            step, _, st, finished, _ = carry
+            step, _, st, finished, _, _ = carry
             longest = jnp.max(jnp.where(st.active, st.lengths, 0))
-            return (step < max_steps) & jnp.any(st.active) & (finished < exit_after) & (longest < limit)
+            return (step < steps) & jnp.any(st.active) & (finished < exit_after) & (longest < limit)
 
         def body(carry):
-            step, cache, st, finished, busy = carry
+            step, cache, st, finished, busy, recent = carry
             busy = busy + jnp.sum(st.active.astype(jnp.int32))  # row-steps that produce a kept token
-            positions = (per_row(st.prefix_lengths) + st.lengths)[:, None]
-            ctx = SharedPrefixContext(st.prefix_lengths, st.lengths.reshape(g, r), segmented=True)
+            positions = (row_prefix + st.lengths)[:, None]
+            ctx = SharedPrefixContext(st.prefix_lengths, st.lengths.reshape(g, r), segmented=True,
+                                      row_buffer=ctx_buffer)
             # Only the reachable segments go through the model; the rest are untouched.
             reach = tuple((pk, pv, tks[:num_segments], tvs[:num_segments]) for pk, pv, tks, tvs in cache)
             with activate(mesh):
@@ -100,9 +127,8 @@ def make_decode_fn(
             )
             keys = row_keys(seed_key, st.question_hash, st.sample_index, st.lengths)
             token = sample_tokens(logits[:, 0], keys, rules)
-            write_at = jnp.where(st.active, st.lengths, max_new)  # inactive rows: dropped
-            # Per-row writes (vmapped: the row is a batching dimension of the scatter, kept local).
-            out = jax.vmap(lambda o, i, t: o.at[i].set(t, mode="drop"))(st.out, write_at, token)
+            # Column `step` of every row: a slice update along the unsplit axis, local per device.
+            recent = jax.lax.dynamic_update_slice_in_dim(recent, token[:, None], step, axis=1)
             lengths = st.lengths + st.active.astype(jnp.int32)
             if ignore_eos:
                 is_eos = jnp.zeros_like(st.active)
@@ -111,21 +137,19 @@ def make_decode_fn(
             done = st.active & (is_eos | (lengths >= max_new))
             finish = jnp.where(done, jnp.where(is_eos, EOS, LENGTH), st.finish)
             active = st.active & ~done
-            st = st.replace(
-                tokens=jnp.where(active, token, st.tokens), lengths=lengths, active=active, finish=finish, out=out
-            )
-            return step + 1, cache, st, finished + jnp.sum(done.astype(jnp.int32)), busy
+            st = st.replace(tokens=jnp.where(active, token, st.tokens), lengths=lengths, active=active, finish=finish)
+            return step + 1, cache, st, finished + jnp.sum(done.astype(jnp.int32)), busy, recent
 
         zero = jnp.zeros((), jnp.int32)
-        steps, cache, state, _, busy = jax.lax.while_loop(cond, body, (zero, cache, state, zero, zero))
-        return cache, state, steps, busy
+        recent = jax.lax.with_sharding_constraint(jnp.zeros((b, steps), jnp.int32), row_sharding(mesh, layout, 2))
+        n, cache, state, _, busy, recent = jax.lax.while_loop(cond, body, (zero, cache, state, zero, zero, recent))
+        summary = CallSummary(tokens=state.tokens, lengths=state.lengths, active=state.active, finish=state.finish,
+                              new_tokens=recent, steps=n, busy=busy)
+        return cache, state, summary
 
-    rows = row_sharding(mesh, layout)
-    state_sharding = RowState(
-        tokens=rows, lengths=rows, active=rows, finish=rows, question_hash=rows, sample_index=rows,
-        prefix_lengths=row_sharding(mesh, layout), out=row_sharding(mesh, layout, 2),
-    )
+    replicated = NamedSharding(mesh, PartitionSpec())
+    summary_sharding = CallSummary(*([replicated] * 7))
     return jax.jit(
         decode, static_argnames=("num_segments",), donate_argnums=(1, 2),
-        out_shardings=(cache_shardings(mesh, layout), state_sharding, None, None),
+        out_shardings=(cache_shardings(mesh, layout), row_state_shardings(mesh, layout), summary_sharding),
     )

@@ -19,6 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from mathjax.model import llama
 from mathjax.model.config import ModelConfig, get_preset
 from mathjax.model.partition import param_shardings
+from mathjax.parallel.hlo import format_bytes
 from mathjax.parallel.mesh import make_mesh
 from mathjax.train.fit_check import (
     FitReport, _compile, _peak, _xla_flops, collectives_of, cpu_caveats, device_memory_limit, fit_target,
@@ -54,7 +55,8 @@ def sample_fit_check(
     config: ModelConfig, mesh: Mesh | str, batch_size: int = 256, num_samples: int = 256,
     prompt_len: int = 512, max_new_tokens: int = 512, rows_per_prompt: int | None = None,
     kv_dtype: str | None = None, rules: Any = None, prefill_batch: int = 4, first_segment: int = 64,
-    device_memory: int | None = None, topology: str | None = None,
+    device_memory: int | None = None, topology: str | None = None, prefix_buffers: int = 2,
+    steps_per_call: int = 16,
 ) -> list[FitReport]:
     """Compiles the sampler's prefill and full-window decode loop on abstract params and cache.
 
@@ -66,7 +68,7 @@ def sample_fit_check(
     Returns ``[prefill report, decode report]`` (decode FLOPs and collectives: one step).
     """
     from mathjax.sample import cache as cache_lib
-    from mathjax.sample.decode import RowState, make_decode_fn
+    from mathjax.sample.decode import RowState, make_decode_fn, row_state_shardings
     from mathjax.sample.prefill import bucket_length, make_prefill_fn
     from mathjax.sample.sampler import Sampler
     from mathjax.sample.sampling import SamplingRules
@@ -77,21 +79,29 @@ def sample_fit_check(
         mesh = mesh if isinstance(mesh, Mesh) else make_mesh(mesh, devices=jax.local_devices())
         device_memory = device_memory if device_memory is not None else device_memory_limit()
     rules = rules or SamplingRules(temperature=0.7)
+    params = abstract_layer_params(config, mesh)
+    batch_note = []
+    if not batch_size:  # the sampler script's default: what the memory holds after the weights
+        from mathjax.sample.batch_size import auto_batch_size
+
+        choice = auto_batch_size(config, dict(mesh.shape), per_device_bytes(params), device_memory, max_new_tokens,
+                                 prompt_len, num_samples, kv_dtype or config.dtype)
+        batch_size, batch_note = choice.batch_size, [f"batch size (auto): {choice.reason}"]
     # Reuse the sampler's own choice of rows per prompt slot (it reads only these fields).
     probe = Sampler.__new__(Sampler)
     probe.batch_size, probe.rows_per_prompt, probe.mesh = batch_size, rows_per_prompt, mesh
     r = probe._rows_for(num_samples)
     layout = cache_lib.make_layout(config, batch_size // r, r, bucket_length(prompt_len - 1), max_new_tokens,
-                                   kv_dtype, first_segment)
-    params = abstract_layer_params(config, mesh)
+                                   kv_dtype, first_segment, prefix_buffers)
     cache_shapes = jax.eval_shape(lambda: cache_lib.init_cache(mesh, layout))  # traced, never run
     cache = _with_shardings(cache_shapes, cache_lib.cache_shardings(mesh, layout))
     platform = mesh_platform(mesh)
     common = [
         f"model {config.num_params() / 1e9:.2f}B params ({config.param_dtype}), KV cache {layout.dtype}",
-        f"batch {layout.batch} rows = {layout.groups} prompt slots x {r} rows; prompt bucket {layout.prefix_len}, "
+        f"batch {layout.batch} rows = {layout.groups} prompt slots ({layout.buffers} prompt buffers each) x {r} rows; "
+        f"prompt bucket {layout.prefix_len}, "
         f"{max_new_tokens} new tokens in segments {list(layout.segments)}",
-    ] + cpu_caveats(config.dtype, mesh=mesh)
+    ] + batch_note + cpu_caveats(config.dtype, mesh=mesh)
     where = f" on {topology}" if topology else ""
     reports = []
 
@@ -110,25 +120,36 @@ def sample_fit_check(
         collectives=collectives_of(compiled), compiler_refused=refused(compiled),
     ))
 
-    rows = cache_lib.row_sharding(mesh, layout)
     b = layout.batch
+    sh = row_state_shardings(mesh, layout)
     state = RowState(
-        tokens=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
-        lengths=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
-        active=jax.ShapeDtypeStruct((b,), jnp.bool_, sharding=rows),
-        finish=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
-        question_hash=jax.ShapeDtypeStruct((b,), jnp.uint32, sharding=rows),
-        sample_index=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=rows),
-        prefix_lengths=jax.ShapeDtypeStruct((layout.groups,), jnp.int32, sharding=rows),
-        out=jax.ShapeDtypeStruct((b, layout.tail_len), jnp.int32, sharding=cache_lib.row_sharding(mesh, layout, 2)),
+        tokens=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=sh.tokens),
+        lengths=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=sh.lengths),
+        active=jax.ShapeDtypeStruct((b,), jnp.bool_, sharding=sh.active),
+        finish=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=sh.finish),
+        question_hash=jax.ShapeDtypeStruct((b,), jnp.uint32, sharding=sh.question_hash),
+        sample_index=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=sh.sample_index),
+        row_buffer=jax.ShapeDtypeStruct((b,), jnp.int32, sharding=sh.row_buffer),
+        prefix_lengths=jax.ShapeDtypeStruct((layout.groups, layout.buffers), jnp.int32, sharding=sh.prefix_lengths),
     )
-    key = jax.eval_shape(lambda: jax.random.key(0))
-    scalar = jax.ShapeDtypeStruct((), jnp.int32)
+    replicated = NamedSharding(mesh, PartitionSpec())
+    seed_data = jax.ShapeDtypeStruct((2,), jnp.uint32, sharding=replicated)
+    scalar = jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated)
     eos = tuple(config.eos_token_id) if isinstance(config.eos_token_id, list) else (config.eos_token_id or 2,)
-    decode = make_decode_fn(config, mesh, layout, rules, eos, ignore_eos=False)
-    traced, compiled, lower_s, compile_s = _compile(decode, params, cache, state, key, scalar, scalar,
+    decode = make_decode_fn(config, mesh, layout, rules, eos, ignore_eos=False, steps=steps_per_call)
+    traced, compiled, lower_s, compile_s = _compile(decode, params, cache, state, seed_data, scalar,
                                                     num_segments=len(layout.segments))
     peak, temp = _peak(compiled)
+    # Per step: the loop body. Once per call (every `steps_per_call` steps at most):
+    # the replicated summary the host reads (row vectors and the new-token window).
+    per_call = collectives_of(compiled)
+    per_step = collectives_of(compiled, only_dynamic_loops=True)
+    if per_call is not None and per_step is not None:
+        outside = {k: (per_call.counts[k] - per_step.counts[k], per_call.bytes[k] - per_step.bytes[k])
+                   for k in per_call.counts}
+        common = common + [
+            f"once per decode call (<= {steps_per_call} steps), outside the loop: " + ", ".join(
+                f"{k} {n} ops {format_bytes(nb)}" for k, (n, nb) in outside.items() if n)]
     reports.append(FitReport(
         title=f"sample decode{where} ({b} rows, full {layout.tail_len}-token tail window)", mesh=dict(mesh.shape),
         platform=platform,
@@ -137,7 +158,7 @@ def sample_fit_check(
         peak_bytes=peak, **_sampler_flops(traced, compiled, mesh), flops_note="per decode step (one token per row)",
         model_flops_per_step=None, lower_seconds=lower_s,
         compile_seconds=compile_s, device_memory=device_memory, details=common,
-        collectives=collectives_of(compiled), compiler_refused=refused(compiled),
+        collectives=per_step, compiler_refused=refused(compiled),
     ))
     return reports
 

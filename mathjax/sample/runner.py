@@ -15,13 +15,19 @@ are kept in ``<output>.meta.json``; resuming with different settings is an
 error rather than a silently mixed file. Batch size and mesh are not settings:
 results do not depend on them.
 
-Multi-process: process ``i`` of ``n`` takes questions ``i, i+n, i+2n, ...`` and
+Multi-process: process ``i`` of ``n`` owns questions ``i, i+n, i+2n, ...`` and
 writes ``<stem>.shard-0000i-of-0000n<ext>``; :func:`merge` joins the shards.
+When the model's mesh spans the processes (one model over a pod slice), they
+all decode every question together in lockstep, and each writes the lines of
+the questions it owns; on resume the processes first agree on which questions
+are done anywhere. Otherwise (a mesh of this process's devices) each process
+samples only its own questions, independently.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import re
@@ -30,6 +36,7 @@ from collections.abc import Callable, Sequence
 
 from mathjax.data.templates import get_template
 from mathjax.io import appends, paths
+from mathjax.sample.host_arrays import spans_processes
 from mathjax.sample.sampler import Sampler, SamplerStats
 from mathjax.sample.sampling import SamplingRules
 
@@ -196,14 +203,21 @@ def run(
     paths.makedirs(paths.dirname(paths.normalize(path)))
     _check_meta(path, meta)
     done = {str(r["id"]) for r in read_output(path, repair=True)}
+    owner = {str(r["id"]): i % count for i, r in enumerate(records)}
     mine = [r for i, r in enumerate(records) if i % count == index]
-    todo = [r for r in mine if str(r["id"]) not in done]
+    if spans_processes(model.mesh):
+        # One model over all processes: every question is decoded by all of them.
+        done = _done_anywhere(records, done)
+        todo = [r for r in records if str(r["id"]) not in done]
+    else:
+        todo = [r for r in mine if str(r["id"]) not in done]
     sampler = Sampler(
         model, tokenizer, rules, batch_size=batch_size, max_new_tokens=max_new_tokens, stop=stop,
         ignore_eos=ignore_eos, **(sampler_options or {}),
     )
     prompts = [tmpl.format_prompt(r["question"]) for r in todo]
-    bar, report = _progress(progress, len(todo), len(mine) - len(todo))
+    my_todo = sum(owner[str(r["id"])] == index for r in todo)
+    bar, report = _progress(progress, my_todo, len(mine) - my_todo)
     written = 0
     start = time.perf_counter()
     with appends.AppendFile(path) as out:
@@ -212,6 +226,8 @@ def run(
                 prompts, num_samples, seed, [str(r["id"]) for r in todo], progress=report,
             ):
                 r = todo[i]
+                if owner[str(r["id"])] != index:
+                    continue  # another process's line (a mesh spanning processes decodes all)
                 line = {
                     "id": r["id"], "question": r["question"], "answer": r.get("answer"), "prompt": prompts[i],
                     "samples": [s.to_json() for s in samples],
@@ -228,8 +244,26 @@ def run(
             if bar is not None:
                 bar.close()
     logging.info("%s: %d questions written, %d already there, %.1fs; %s", path, written,
-                 len(mine) - len(todo), time.perf_counter() - start, sampler.stats.summary())
-    return RunResult(output_path=path, written=written, skipped=len(mine) - len(todo), stats=sampler.stats)
+                 len(mine) - my_todo, time.perf_counter() - start, sampler.stats.summary())
+    return RunResult(output_path=path, written=written, skipped=len(mine) - my_todo, stats=sampler.stats)
+
+
+def _done_anywhere(records: Sequence[dict], done_here: set[str]) -> set[str]:
+    """Ids done in any process's shard; also checks that all processes read the same questions."""
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    ids = [str(r["id"]) for r in records]
+    if not ids:
+        return set()
+    digest = np.frombuffer(hashlib.sha256("\n".join(ids).encode("utf-8")).digest()[:8], np.int32)
+    digests = np.asarray(multihost_utils.process_allgather(digest))
+    if (digests != digests[0]).any():
+        raise ValueError("the processes read different question lists (input files or --limit differ); a mesh "
+                         "spanning processes needs the same questions in every process")
+    flags = np.asarray([i in done_here for i in ids], np.int32)
+    everywhere = np.asarray(multihost_utils.process_allgather(flags)).reshape(-1, len(ids))
+    return {i for i, d in zip(ids, everywhere.max(axis=0)) if d}
 
 
 def _progress(progress, total: int, skipped: int):

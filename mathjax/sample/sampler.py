@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator, Sequence
 from mathjax.data.tokenize import encode_prompt
 from mathjax.model import llama
 from mathjax.sample import cache as cache_lib
-from mathjax.sample.decode import make_decode_fn
-from mathjax.sample.prefill import make_prefill_fn
+from mathjax.sample.compiled import compiled_functions, prefix_capacity
+from mathjax.sample.prefill import bucket_length
 from mathjax.sample.results import SampleResult, SamplerStats
 from mathjax.sample.sampling import SamplingRules
 from mathjax.sample.scheduler import Run, question_hash
@@ -65,8 +65,8 @@ class Sampler:
       ignore_eos: generate ``max_new_tokens`` regardless of EOS (benchmarks).
       rows_per_prompt: ``R``, rows sharing one prompt slot; None picks
         ``min(batch_size / max(4, data-parallel ways), ceil(num_samples / 4))``
-        (rounded down to a divisor of batch_size), so several slots and several
-        rounds per question keep the batch busy when sample lengths vary.
+        (rounded down to a divisor of batch_size whose slot count splits over
+        the data axis).
       kv_dtype: cache dtype (default: the model's compute dtype).
       add_bos: prepend BOS when encoding string prompts.
       prefill_batch: prompts per prefill call (fixed: one compile per bucket).
@@ -75,6 +75,16 @@ class Sampler:
       stop_check_interval: max decode steps between stop-string checks.
       max_steps_per_call: max decode steps per device call otherwise.
       first_segment: size of the first tail segment (see ``cache.tail_segments``).
+      prefix_buffers: prompt buffers per slot (``cache``); 2 lets a row move to
+        the slot's next question while its neighbours finish the current one.
+
+    Weights: per-layer params (``Model.for_sampling()``) are used as they are;
+    stacked ones are copied into per-layer arrays (the unrolled decode loop
+    must not slice stacked weights: XLA hoists the slices into a second copy),
+    so a caller that keeps its stacked model holds the weights twice.
+    Compiled functions are shared by every Sampler of the same model, mesh and
+    shapes in the process (``mathjax.sample.compiled``): a second run, or a
+    second Sampler, compiles nothing.
     """
 
     def __init__(
@@ -82,7 +92,7 @@ class Sampler:
         max_new_tokens: int = 512, stop: Sequence[str] = (), ignore_eos: bool = False,
         rows_per_prompt: int | None = None, kv_dtype: str | None = None, add_bos: bool = True,
         prefill_batch: int = 4, refill_fraction: float = 1 / 16, stop_check_interval: int = 16,
-        max_steps_per_call: int = 128, first_segment: int = 64,
+        max_steps_per_call: int = 128, first_segment: int = 64, prefix_buffers: int = 2,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -103,35 +113,53 @@ class Sampler:
         self.stop_check_interval = stop_check_interval
         self.max_steps_per_call = max_steps_per_call
         self.first_segment = first_segment
+        if prefix_buffers < 1:
+            raise ValueError(f"prefix_buffers must be >= 1, got {prefix_buffers}")
+        self.prefix_buffers = prefix_buffers
         eos = set()
         if tokenizer is not None and getattr(tokenizer, "eos_id", None) is not None:
             eos.add(int(tokenizer.eos_id))
         for ids in (self.config.eos_token_id, _generation_config_eos(getattr(model, "path", None))):
             eos.update([ids] if isinstance(ids, int) else list(ids or []))
         self.eos_ids = tuple(sorted(eos))
-        # Per-layer weights: the unrolled decode never slices stacked arrays.
-        self.params = llama.unstack_layers(model.params)
+        layers = model.params["layers"]
+        if isinstance(layers, (list, tuple)):
+            self.params = model.params  # per-layer already: the one copy
+        else:
+            logging.info("Sampler: copying stacked weights into per-layer arrays (the caller's stacked copy stays "
+                         "alive; use model.for_sampling() to hold the weights once)")
+            self.params = llama.unstack_layers(model.params)
         self.stats = SamplerStats()
-        self._fns: dict = {}
+        self._used: set = set()
         self._cache = None
         self._cache_layout = None
 
     # ----- compiled functions -----
 
+    def _steps_per_call(self) -> int:
+        return self.stop_check_interval if self.stops else self.max_steps_per_call
+
+    def _layout_for(self, num_samples: int, longest_prompt: int) -> cache_lib.CacheLayout:
+        r = self._rows_for(num_samples)
+        layout = cache_lib.make_layout(self.config, self.batch_size // r, r, bucket_length(longest_prompt - 1),
+                                       self.max_new_tokens, self.kv_dtype, self.first_segment,
+                                       self.prefix_buffers if r > 1 else 1)  # a lone row never waits
+        # Reuse the largest prompt capacity this process has compiled for these
+        # shapes: a call with shorter prompts then compiles nothing new.
+        return prefix_capacity(self.config, self.mesh, layout)
+
     def _functions(self, layout: cache_lib.CacheLayout):
-        if layout not in self._fns:
-            self._fns[layout] = (
-                make_prefill_fn(self.config, self.mesh, layout),
-                make_decode_fn(self.config, self.mesh, layout, self.rules, self.eos_ids, self.ignore_eos),
-            )
-        return self._fns[layout]
+        fns = compiled_functions(self.config, self.mesh, layout, self.rules, self.eos_ids, self.ignore_eos,
+                                 self._steps_per_call())
+        self._used.add(fns)
+        return fns
 
     def compile_counts(self) -> dict[str, int]:
-        """Compiled variants so far: prefill (one per prompt bucket) and decode (one per tail window)."""
+        """Compiled variants this sampler's runs used: prefill (per prompt bucket), decode (per tail window)."""
         counts = {"prefill": 0, "decode": 0}
-        for prefill, decode in self._fns.values():
-            counts["prefill"] += prefill._cache_size()
-            counts["decode"] += decode._cache_size()
+        for fns in self._used:
+            for name, n in fns.compile_counts().items():
+                counts[name] += n
         return counts
 
     def _data_ways(self) -> int:

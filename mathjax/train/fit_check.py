@@ -296,7 +296,7 @@ def refused(compiled) -> str | None:
     return compiled.message if isinstance(compiled, CompilerOutOfMemory) else None
 
 
-def collectives_of(compiled) -> hlo.CollectiveStats | None:
+def collectives_of(compiled, only_dynamic_loops: bool = False) -> hlo.CollectiveStats | None:
     """Per-device collectives of a compiled program (None where the backend gives no HLO text).
 
     libtpu 0.0.52 fails to re-serialise some v5p executables ("async-update
@@ -308,7 +308,7 @@ def collectives_of(compiled) -> hlo.CollectiveStats | None:
     except Exception as e:  # noqa: BLE001 - some backends do not print their executables
         logging.warning("no HLO text from the compiled program (%s): collectives not counted", str(e)[:200])
         return None
-    return hlo.collectives(text) if text else None
+    return hlo.collectives(text, only_dynamic_loops) if text else None
 
 
 def fit_target(mesh: Mesh | str, topology: str | None, device_memory: int | None) -> tuple[Mesh, int | None]:
