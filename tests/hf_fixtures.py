@@ -21,6 +21,12 @@ VARIANTS = {
                                             tie_word_embeddings=True)),
     "qwen2": ("Qwen2Config", dict(num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)),
     "mistral": ("MistralConfig", dict(num_attention_heads=4, num_key_value_heads=2, sliding_window=8)),
+    # Qwen3: q/k norms; like Qwen3-0.6B, head_dim (32) is not hidden/heads (16) and embeddings are tied.
+    "qwen3": ("Qwen3Config", dict(num_attention_heads=4, num_key_value_heads=2, head_dim=32, rope_theta=1e6,
+                                  tie_word_embeddings=True)),
+    # Untied, head_dim = hidden/heads (Qwen3-8B's layout), plus HF's optional q/k/v/o bias.
+    "qwen3_untied_bias": ("Qwen3Config", dict(num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+                                              attention_bias=True, tie_word_embeddings=False)),
 }
 
 

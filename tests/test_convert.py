@@ -21,7 +21,7 @@ def _tensors(model_dir):
     return {name: np.array(files.get(name)) for name in files.location}
 
 
-@pytest.mark.parametrize("variant", ["llama_gqa", "qwen2", "llama_bias_tied"])
+@pytest.mark.parametrize("variant", ["llama_gqa", "qwen2", "llama_bias_tied", "qwen3", "qwen3_untied_bias"])
 def test_hf_to_mathjax_to_hf_is_bit_exact(variant, tmp_path):
     src = tmp_path / "hf"
     make_hf_model(variant).save_pretrained(src, safe_serialization=True)
@@ -50,6 +50,25 @@ def test_export_loads_in_transformers_with_same_logits(tmp_path):
     assert np.abs(hf_logits(reloaded, tokens) - model.logits(tokens)).max() < 1e-4
     gen = json.loads((out / "generation_config.json").read_text())
     assert gen["eos_token_id"] == model.config.eos_token_id
+
+
+@pytest.mark.parametrize("variant", ["qwen3", "qwen3_untied_bias"])
+def test_qwen3_export_loads_in_transformers_with_same_logits(variant, tmp_path):
+    import transformers
+
+    src = tmp_path / "hf"
+    make_hf_model(variant).save_pretrained(src)
+    model = mathjax.load(str(src))
+    out = tmp_path / "exported"
+    model.save_hf(str(out))
+    hf_config = json.loads((out / "config.json").read_text())
+    assert hf_config["architectures"] == ["Qwen3ForCausalLM"] and hf_config["use_sliding_window"] is False
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(out, attn_implementation="eager").eval()
+    assert type(reloaded).__name__ == "Qwen3ForCausalLM"
+    assert reloaded.config.head_dim == model.config.resolved_head_dim
+    assert set(reloaded.config.layer_types) == {"full_attention"}
+    tokens = np.random.default_rng(1).integers(0, 97, size=(1, 24))
+    assert np.abs(hf_logits(reloaded, tokens) - model.logits(tokens)).max() < 1e-4
 
 
 def test_sharded_export_with_index_and_bf16(tmp_path):

@@ -78,6 +78,11 @@ def tensor_maps(config: ModelConfig) -> list[TensorMap]:
             (("attn", "k_bias"), "self_attn.k_proj.bias", bias(k)),
             (("attn", "v_bias"), "self_attn.v_proj.bias", bias(k)),
         ]
+    if config.qk_norm:  # Qwen3: one [head_dim] scale each, shared by all heads
+        entries += [
+            (("attn", "q_norm", "scale"), "self_attn.q_norm.weight", same),
+            (("attn", "k_norm", "scale"), "self_attn.k_norm.weight", same),
+        ]
     entries += [(("attn", "o_proj"), "self_attn.o_proj.weight", o_proj)]
     if config.attention_out_bias:
         entries += [(("attn", "o_bias"), "self_attn.o_proj.bias", same)]

@@ -1,8 +1,9 @@
 """Model configuration for the LLaMA family, presets, and Hugging Face config round trips.
 
 One frozen dataclass covers LLaMA-2 (MHA and GQA), Mistral, Llama-3 (with its
-RoPE scaling) and Qwen2 (q/k/v bias, optionally tied embeddings): they differ
-only in the fields below, so one model implementation serves all of them.
+RoPE scaling), Qwen2 (q/k/v bias, optionally tied embeddings) and Qwen3 dense
+(per-head q/k RMSNorm, explicit head_dim): they differ only in the fields
+below, so one model implementation serves all of them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ _HF_ARCHITECTURES = {
     "llama": "LlamaForCausalLM",
     "mistral": "MistralForCausalLM",
     "qwen2": "Qwen2ForCausalLM",
+    "qwen3": "Qwen3ForCausalLM",
 }
 
 
@@ -40,7 +42,8 @@ class ModelConfig:
     max_position_embeddings: int = 4096
     tie_word_embeddings: bool = False
     attention_bias: bool = False  # bias on q/k/v projections (Qwen2; LLaMA attention_bias=True)
-    attention_out_bias: bool = False  # bias on o_proj (LLaMA attention_bias=True only)
+    attention_out_bias: bool = False  # bias on o_proj (LLaMA/Qwen3 attention_bias=True only)
+    qk_norm: bool = False  # per-head RMSNorm on q and k after projection, before RoPE (Qwen3)
     sliding_window: int | None = None  # Mistral; None = full causal attention
     model_type: str = "llama"
     bos_token_id: int | None = 1
@@ -83,6 +86,8 @@ class ModelConfig:
             attn += hd * (self.num_heads + 2 * self.num_kv_heads)
         if self.attention_out_bias:
             attn += d
+        if self.qk_norm:
+            attn += 2 * hd
         mlp = 3 * d * self.intermediate_size
         per_layer = attn + mlp + 2 * d
         head = 0 if self.tie_word_embeddings else d * self.vocab_size
@@ -94,6 +99,8 @@ class ModelConfig:
         # The input embedding is a lookup, not a matmul (a tied one still serves
         # once as the output projection); norms are elementwise.
         matmul_params = self.num_params() - (self.num_layers * 2 + 1) * d
+        if self.qk_norm:
+            matmul_params -= self.num_layers * 2 * hd
         if not self.tie_word_embeddings:
             matmul_params -= self.vocab_size * d
         # Causal attention: q.k and p.v, each 2*seq*hd per head, halved by causality.
@@ -129,16 +136,26 @@ class ModelConfig:
             "use_cache": True,
             "torch_dtype": "float32",
         }
-        if self.model_type == "llama":
+        if self.qk_norm != (self.model_type == "qwen3"):
+            raise ValueError(f"qk_norm={self.qk_norm} has no Hugging Face {self.model_type!r} architecture "
+                             "(q/k norms are Qwen3's, and Qwen3 always has them)")
+        if self.model_type in ("llama", "qwen3"):
             if self.attention_bias != self.attention_out_bias:
-                raise ValueError("LLaMA's attention_bias covers q/k/v and o_proj together")
+                raise ValueError(f"{self.model_type}'s attention_bias covers q/k/v and o_proj together")
             out["attention_bias"] = self.attention_bias
+        if self.model_type == "llama":
             out["mlp_bias"] = False
         if self.model_type == "mistral":
             out["sliding_window"] = self.sliding_window
         if self.model_type == "qwen2":
+            if self.attention_out_bias:
+                raise ValueError("Qwen2 has no o_proj bias")
             out["use_sliding_window"] = False
             out["sliding_window"] = None
+        if self.model_type == "qwen3":
+            out["use_sliding_window"] = False
+            out["sliding_window"] = None
+            out["max_window_layers"] = self.num_layers
         return out
 
     @classmethod
@@ -168,11 +185,13 @@ class ModelConfig:
             if scaling is not None:
                 scaling.pop("type", None)
         attention_bias = bool(hf.get("attention_bias", model_type == "qwen2"))
-        # LLaMA's attention_bias also puts a bias on o_proj; Qwen2's q/k/v bias does not.
+        # LLaMA's and Qwen3's attention_bias also put a bias on o_proj; Qwen2's q/k/v bias does not.
         attention_out_bias = attention_bias and model_type != "qwen2"
         sliding = hf.get("sliding_window") if model_type == "mistral" else None
-        if model_type == "qwen2" and hf.get("use_sliding_window"):
-            raise ValueError(f"{source}: Qwen2 use_sliding_window=True is not supported")
+        if model_type in ("qwen2", "qwen3") and (
+            hf.get("use_sliding_window") or "sliding_attention" in (hf.get("layer_types") or ())
+        ):
+            raise ValueError(f"{source}: {model_type} sliding-window layers (use_sliding_window=True) are not supported")
         num_heads = int(hf["num_attention_heads"])
         try:
             cfg = cls(
@@ -182,7 +201,8 @@ class ModelConfig:
                 num_layers=int(hf["num_hidden_layers"]),
                 num_heads=num_heads,
                 num_kv_heads=int(hf.get("num_key_value_heads") or num_heads),
-                head_dim=hf.get("head_dim"),
+                # Qwen3Config's default head_dim is 128, whatever hidden/heads is.
+                head_dim=hf.get("head_dim", 128 if model_type == "qwen3" else None),
                 rope_theta=rope_theta,
                 rope_scaling=scaling,
                 rms_norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
@@ -190,6 +210,7 @@ class ModelConfig:
                 tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
                 attention_bias=attention_bias,
                 attention_out_bias=attention_out_bias,
+                qk_norm=model_type == "qwen3",
                 sliding_window=sliding,
                 model_type=model_type,
                 bos_token_id=hf.get("bos_token_id"),
@@ -220,6 +241,16 @@ def _llama2(**kw: Any) -> ModelConfig:
     return ModelConfig(vocab_size=32000, rms_norm_eps=1e-5, max_position_embeddings=4096, **kw)
 
 
+def _qwen3(**kw: Any) -> ModelConfig:
+    # head_dim is 128 at every size; spelled out only where it differs from hidden/heads,
+    # as from_hf_dict does, so that a preset equals its own config.json round trip.
+    head_dim = 128 if kw["hidden_size"] // kw["num_heads"] != 128 else None
+    return ModelConfig(
+        model_type="qwen3", vocab_size=151936, head_dim=head_dim, rope_theta=1000000.0, rms_norm_eps=1e-6,
+        max_position_embeddings=40960, qk_norm=True, bos_token_id=151643, eos_token_id=151645, **kw,
+    )
+
+
 PRESETS: dict[str, ModelConfig] = {
     "llama2_7b": _llama2(hidden_size=4096, intermediate_size=11008, num_layers=32, num_heads=32, num_kv_heads=32),
     "llama2_13b": _llama2(hidden_size=5120, intermediate_size=13824, num_layers=40, num_heads=40, num_kv_heads=40),
@@ -241,6 +272,16 @@ PRESETS: dict[str, ModelConfig] = {
         num_heads=28, num_kv_heads=4, rope_theta=1000000.0, rms_norm_eps=1e-6,
         max_position_embeddings=32768, attention_bias=True, bos_token_id=None, eos_token_id=151643,
     ),
+    # Qwen3 dense (the hybrid-thinking releases; eos is <|im_end|>): q/k RMSNorm, head_dim 128
+    # whatever the width, no q/k/v bias, embeddings tied up to 4B.
+    "qwen3_0_6b": _qwen3(hidden_size=1024, intermediate_size=3072, num_layers=28, num_heads=16, num_kv_heads=8,
+                         tie_word_embeddings=True),
+    "qwen3_1_7b": _qwen3(hidden_size=2048, intermediate_size=6144, num_layers=28, num_heads=16, num_kv_heads=8,
+                         tie_word_embeddings=True),
+    "qwen3_4b": _qwen3(hidden_size=2560, intermediate_size=9728, num_layers=36, num_heads=32, num_kv_heads=8,
+                       tie_word_embeddings=True),
+    "qwen3_8b": _qwen3(hidden_size=4096, intermediate_size=12288, num_layers=36, num_heads=32, num_kv_heads=8,
+                       tie_word_embeddings=False),
     # The embedded default: trains on a laptop CPU in minutes.
     "tiny": ModelConfig(
         vocab_size=1024, hidden_size=256, intermediate_size=704, num_layers=4, num_heads=8,

@@ -1,4 +1,4 @@
-"""The LLaMA-family decoder (LLaMA-2/3, Mistral, Qwen2) in Flax Linen.
+"""The LLaMA-family decoder (LLaMA-2/3, Mistral, Qwen2, Qwen3) in Flax Linen.
 
 Why Linen and not NNX: every consumer of the model (the trainer's grads, the
 sampler's jitted loop, orbax, the HF converter) wants parameters as a plain
@@ -50,6 +50,7 @@ class RMSNorm(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        # Normalizes the last axis: hidden states, or each head's vector for Qwen3's q/k norms.
         scale = _param(self, "scale", nn.initializers.ones, (x.shape[-1],), ("norm",))
         xf = x.astype(jnp.float32)
         normed = xf * jax.lax.rsqrt(jnp.mean(xf * xf, axis=-1, keepdims=True) + self.config.rms_norm_eps)
@@ -76,8 +77,15 @@ class Attention(nn.Module):
             # (before RoPE) instead of recomputing their matmuls in the backward pass.
             return checkpoint_name(y, name)
 
-        q = apply_rope(project("q_proj", h, "heads"), cos, sin)
-        k_new = apply_rope(project("k_proj", k, "kv_heads"), cos, sin)
+        q = project("q_proj", h, "heads")
+        k_new = project("k_proj", k, "kv_heads")
+        if cfg.qk_norm:
+            # Qwen3: RMSNorm over each head's head_dim vector (one [head_dim] scale shared
+            # by all heads), after the projection and before RoPE.
+            q = RMSNorm(cfg, name="q_norm")(q)
+            k_new = RMSNorm(cfg, name="k_norm")(k_new)
+        q = apply_rope(q, cos, sin)
+        k_new = apply_rope(k_new, cos, sin)
         v_new = project("v_proj", k, "kv_heads")
         q = constrain(q, ("batch", "length", "act_heads", None))
         window = cfg.sliding_window
