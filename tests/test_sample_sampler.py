@@ -13,6 +13,7 @@ from mathjax.model.attention import CacheContext
 from mathjax.model.config import get_preset
 from mathjax.parallel.mesh import make_mesh
 from mathjax.sample import Sampler, SamplingRules
+from mathjax.sample.compiled import total_compile_counts
 from mathjax.sample.decode import row_keys
 from mathjax.sample.sampler import question_hash
 from mathjax.sample.sampling import sample_tokens
@@ -33,7 +34,7 @@ def _tokens(results):
     return [[s.token_ids for s in per_q] for per_q in results]
 
 
-@pytest.mark.parametrize("variant", ["llama_gqa", "qwen2", "mistral"])
+@pytest.mark.parametrize("variant", ["llama_gqa", "qwen2", "mistral", "qwen3"])
 def test_greedy_matches_transformers_generate(variant, tmp_path):
     hf = make_hf_model(variant)
     hf.save_pretrained(tmp_path)
@@ -120,6 +121,48 @@ def test_compiles_once_per_prompt_bucket(model):
     assert first["prefill"] == 2
     sampler.sample([list(range(10, 23)), list(range(4, 30)), list(range(5, 12))], num_samples=2, seed=1)
     assert sampler.compile_counts() == first
+    # A new Sampler (a new runner call, a synthesis stage) with shorter prompts compiles nothing:
+    # the functions are shared, and the cache keeps the larger prompt capacity already compiled.
+    before = total_compile_counts()
+    again = Sampler(model, None, SamplingRules(temperature=0.5), batch_size=4, max_new_tokens=8, rows_per_prompt=2)
+    again.sample([list(range(3, 9)), list(range(7, 12))], num_samples=2, seed=2)
+    assert total_compile_counts() == before
+
+
+def test_rows_move_to_the_next_question_without_waiting(model):
+    """Two prompt buffers per slot: a finished row starts the slot's next question at once.
+
+    Same samples as one buffer per slot (where a row waits until its whole slot is done), and
+    more row-steps spent generating.
+    """
+    rules = SamplingRules(temperature=1.0)
+    prompts = PROMPTS * 2
+    waiting = Sampler(model, None, rules, batch_size=8, max_new_tokens=40, rows_per_prompt=4, prefix_buffers=1)
+    moving = Sampler(model, None, rules, batch_size=8, max_new_tokens=40, rows_per_prompt=4, prefix_buffers=2)
+    a = _tokens(waiting.sample(prompts, num_samples=6, seed=9))
+    b = _tokens(moving.sample(prompts, num_samples=6, seed=9))
+    assert a == b
+    lengths = [len(ids) for per_q in a for ids in per_q]
+    assert min(lengths) < 10 and max(lengths) == 40  # EOS early for some samples, none for others
+    assert moving.stats.slot_utilisation > waiting.stats.slot_utilisation + 0.05
+    assert moving.stats.decode_steps < waiting.stats.decode_steps
+
+
+def test_one_copy_of_the_weights(model):
+    """for_sampling() converts in place: the Sampler decodes the model's own arrays, nothing is copied."""
+    own = mathjax.from_random(CONFIG, seed=2)
+    ref = Sampler(own, None, SamplingRules(temperature=0.0), batch_size=2, max_new_tokens=6).sample(PROMPTS[:2])
+    stacked = own.params
+    weights = sum(x.nbytes for x in jax.tree_util.tree_leaves(stacked))
+    live = sum(x.nbytes for x in jax.live_arrays())
+    per_layer = own.for_sampling()
+    assert all(x.is_deleted() for x in jax.tree_util.tree_leaves(stacked["layers"]))
+    # Converted, not duplicated (a copy would add the layers' bytes; a few scalars come and go).
+    assert abs(sum(x.nbytes for x in jax.live_arrays()) - live) < 1024 < weights // 100
+    sampler = Sampler(per_layer, None, SamplingRules(temperature=0.0), batch_size=2, max_new_tokens=6)
+    assert sampler.params is per_layer.params
+    assert sum(x.nbytes for x in jax.tree_util.tree_leaves(sampler.params)) == weights
+    assert _tokens(sampler.sample(PROMPTS[:2])) == _tokens(ref)
 
 
 def test_stats_and_finish_reasons(model):
