@@ -272,6 +272,12 @@ PRESETS: dict[str, ModelConfig] = {
         num_heads=28, num_kv_heads=4, rope_theta=1000000.0, rms_norm_eps=1e-6,
         max_position_embeddings=32768, attention_bias=True, bos_token_id=None, eos_token_id=151643,
     ),
+    # Qwen2.5-Math-1.5B (the base most open R1-style RL recipes start from).
+    "qwen2_5_math_1_5b": ModelConfig(
+        model_type="qwen2", vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_layers=28,
+        num_heads=12, num_kv_heads=2, rope_theta=10000.0, rms_norm_eps=1e-6, max_position_embeddings=4096,
+        attention_bias=True, tie_word_embeddings=True, bos_token_id=151643, eos_token_id=151643,
+    ),
     # Qwen3 dense (the hybrid-thinking releases; eos is <|im_end|>): q/k RMSNorm, head_dim 128
     # whatever the width, no q/k/v bias, embeddings tied up to 4B.
     "qwen3_0_6b": _qwen3(hidden_size=1024, intermediate_size=3072, num_layers=28, num_heads=16, num_kv_heads=8,

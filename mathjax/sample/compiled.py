@@ -55,14 +55,15 @@ def prefix_capacity(config: ModelConfig, mesh: Mesh, layout: CacheLayout) -> Cac
 
 
 def compiled_functions(config: ModelConfig, mesh: Mesh, layout: CacheLayout, rules: SamplingRules,
-                       eos_ids: tuple[int, ...], ignore_eos: bool, steps: int) -> CompiledFunctions:
+                       eos_ids: tuple[int, ...], ignore_eos: bool, steps: int,
+                       logprobs: bool = False) -> CompiledFunctions:
     """The shared functions for these settings (built on first use)."""
-    key = (_config_key(config), mesh, layout, rules, tuple(eos_ids), ignore_eos, steps)
+    key = (_config_key(config), mesh, layout, rules, tuple(eos_ids), ignore_eos, steps, logprobs)
     if key not in _FUNCTIONS:
         _FUNCTIONS[key] = CompiledFunctions(
             init_cache=make_init_cache_fn(mesh, layout),
             prefill=make_prefill_fn(config, mesh, layout),
-            decode=make_decode_fn(config, mesh, layout, rules, eos_ids, ignore_eos, steps),
+            decode=make_decode_fn(config, mesh, layout, rules, eos_ids, ignore_eos, steps, logprobs),
         )
     return _FUNCTIONS[key]
 

@@ -58,6 +58,7 @@ class CallSummary:
     active: jax.Array  # [B] bool
     finish: jax.Array  # [B] int32
     new_tokens: jax.Array  # [B, steps] int32: column i = the token sampled at this call's step i
+    new_logprobs: jax.Array  # [B, steps] float32 log-probs of those tokens ([B, 0] unless requested)
     steps: jax.Array  # () int32: steps run
     busy: jax.Array  # () int32: row-steps that produced a kept token
 
@@ -74,6 +75,18 @@ def row_keys(seed_key: jax.Array, question_hash: jax.Array, sample_index: jax.Ar
     return jax.vmap(one)(question_hash, sample_index, step)
 
 
+def token_logprobs(logits: jax.Array, tokens: jax.Array, temperature: float) -> jax.Array:
+    """[B, V] logits, [B] tokens -> [B] float32 log softmax(logits / temperature)[token].
+
+    The token is picked with an iota mask, not a gather: the vocabulary may be
+    split over ``tensor``.
+    """
+    scaled = logits.astype(jnp.float32) / temperature
+    norm = jax.nn.logsumexp(scaled, axis=-1)
+    picked = jnp.sum(jnp.where(jnp.arange(scaled.shape[-1]) == tokens[:, None], scaled, 0.0), axis=-1)
+    return picked - norm
+
+
 def row_state_shardings(mesh: Mesh, layout: CacheLayout) -> RowState:
     rows = row_sharding(mesh, layout)
     return RowState(
@@ -84,13 +97,16 @@ def row_state_shardings(mesh: Mesh, layout: CacheLayout) -> RowState:
 
 def make_decode_fn(
     config: ModelConfig, mesh: Mesh, layout: CacheLayout, rules: SamplingRules,
-    eos_ids: tuple[int, ...], ignore_eos: bool, steps: int,
+    eos_ids: tuple[int, ...], ignore_eos: bool, steps: int, logprobs: bool = False,
 ):
     """Returns jitted ``decode(params, cache, state, seed_data, exit_after, num_segments)``.
 
     Returns ``(cache, state, summary)`` (:class:`CallSummary`). ``num_segments``
     is static (one compiled loop per tail window); ``seed_data`` is the run
     key's uint32 data (``jax.random.key_data``), ``exit_after`` an int32.
+    ``logprobs``: also return each sampled token's log-probability under the
+    temperature-scaled distribution (before top-k/top-p), as an RL trainer
+    recomputes it, so the two can be compared.
     """
     g, r = layout.groups, layout.rows_per_group
     b = layout.batch
@@ -107,12 +123,12 @@ def make_decode_fn(
         row_prefix = jnp.sum(jnp.where(pick, state.prefix_lengths[:, None, :], 0), axis=-1).reshape(b)
 
         def cond(carry):
-            step, _, st, finished, _, _ = carry
+            step, _, st, finished, _, _, _ = carry
             longest = jnp.max(jnp.where(st.active, st.lengths, 0))
             return (step < steps) & jnp.any(st.active) & (finished < exit_after) & (longest < limit)
 
         def body(carry):
-            step, cache, st, finished, busy, recent = carry
+            step, cache, st, finished, busy, recent, recent_lp = carry
             busy = busy + jnp.sum(st.active.astype(jnp.int32))  # row-steps that produce a kept token
             positions = (row_prefix + st.lengths)[:, None]
             ctx = SharedPrefixContext(st.prefix_lengths, st.lengths.reshape(g, r), segmented=True,
@@ -129,6 +145,9 @@ def make_decode_fn(
             token = sample_tokens(logits[:, 0], keys, rules)
             # Column `step` of every row: a slice update along the unsplit axis, local per device.
             recent = jax.lax.dynamic_update_slice_in_dim(recent, token[:, None], step, axis=1)
+            if logprobs:
+                lp = token_logprobs(logits[:, 0], token, rules.temperature or 1.0)
+                recent_lp = jax.lax.dynamic_update_slice_in_dim(recent_lp, lp[:, None], step, axis=1)
             lengths = st.lengths + st.active.astype(jnp.int32)
             if ignore_eos:
                 is_eos = jnp.zeros_like(st.active)
@@ -138,17 +157,20 @@ def make_decode_fn(
             finish = jnp.where(done, jnp.where(is_eos, EOS, LENGTH), st.finish)
             active = st.active & ~done
             st = st.replace(tokens=jnp.where(active, token, st.tokens), lengths=lengths, active=active, finish=finish)
-            return step + 1, cache, st, finished + jnp.sum(done.astype(jnp.int32)), busy, recent
+            return step + 1, cache, st, finished + jnp.sum(done.astype(jnp.int32)), busy, recent, recent_lp
 
         zero = jnp.zeros((), jnp.int32)
         recent = jax.lax.with_sharding_constraint(jnp.zeros((b, steps), jnp.int32), row_sharding(mesh, layout, 2))
-        n, cache, state, _, busy, recent = jax.lax.while_loop(cond, body, (zero, cache, state, zero, zero, recent))
+        recent_lp = jax.lax.with_sharding_constraint(jnp.zeros((b, steps if logprobs else 0), jnp.float32),
+                                                     row_sharding(mesh, layout, 2))
+        n, cache, state, _, busy, recent, recent_lp = jax.lax.while_loop(
+            cond, body, (zero, cache, state, zero, zero, recent, recent_lp))
         summary = CallSummary(tokens=state.tokens, lengths=state.lengths, active=state.active, finish=state.finish,
-                              new_tokens=recent, steps=n, busy=busy)
+                              new_tokens=recent, new_logprobs=recent_lp, steps=n, busy=busy)
         return cache, state, summary
 
     replicated = NamedSharding(mesh, PartitionSpec())
-    summary_sharding = CallSummary(*([replicated] * 7))
+    summary_sharding = CallSummary(*([replicated] * 8))
     return jax.jit(
         decode, static_argnames=("num_segments",), donate_argnums=(1, 2),
         out_shardings=(cache_shardings(mesh, layout), row_state_shardings(mesh, layout), summary_sharding),

@@ -14,12 +14,14 @@ class SampleResult:
       num_tokens: generated tokens used, counting the EOS or the stop string's tokens.
       finish_reason: ``"eos"``, ``"stop"`` (a stop string) or ``"length"`` (max_new_tokens).
       token_ids: the ``num_tokens`` generated ids.
+      logprobs: their log-probabilities (``Sampler(logprobs=True)``), else None.
     """
 
     text: str
     num_tokens: int
     finish_reason: str
     token_ids: list[int]
+    logprobs: list[float] | None = None
 
     def to_json(self) -> dict:
         return {"text": self.text, "num_tokens": self.num_tokens, "finish_reason": self.finish_reason}

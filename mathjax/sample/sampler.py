@@ -77,6 +77,8 @@ class Sampler:
       first_segment: size of the first tail segment (see ``cache.tail_segments``).
       prefix_buffers: prompt buffers per slot (``cache``); 2 lets a row move to
         the slot's next question while its neighbours finish the current one.
+      logprobs: also return each token's log-probability (``SampleResult.logprobs``,
+        under softmax(logits / temperature)), e.g. for an RL trainer's log-prob gap.
 
     Weights: per-layer params (``Model.for_sampling()``) are used as they are;
     stacked ones are copied into per-layer arrays (the unrolled decode loop
@@ -93,6 +95,7 @@ class Sampler:
         rows_per_prompt: int | None = None, kv_dtype: str | None = None, add_bos: bool = True,
         prefill_batch: int = 4, refill_fraction: float = 1 / 16, stop_check_interval: int = 16,
         max_steps_per_call: int = 128, first_segment: int = 64, prefix_buffers: int = 2,
+        logprobs: bool = False,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -116,6 +119,7 @@ class Sampler:
         if prefix_buffers < 1:
             raise ValueError(f"prefix_buffers must be >= 1, got {prefix_buffers}")
         self.prefix_buffers = prefix_buffers
+        self.logprobs = logprobs
         eos = set()
         if tokenizer is not None and getattr(tokenizer, "eos_id", None) is not None:
             eos.add(int(tokenizer.eos_id))
@@ -150,7 +154,7 @@ class Sampler:
 
     def _functions(self, layout: cache_lib.CacheLayout):
         fns = compiled_functions(self.config, self.mesh, layout, self.rules, self.eos_ids, self.ignore_eos,
-                                 self._steps_per_call())
+                                 self._steps_per_call(), self.logprobs)
         self._used.add(fns)
         return fns
 

@@ -93,13 +93,14 @@ class Run:
         self.row_q = [-1] * b
         self.row_sample = [-1] * b  # -1: free
         self.row_ids: list[list[int]] = [[] for _ in range(b)]
+        self.row_lps: list[list[float]] = [[] for _ in range(b)]
         self.checked = [0] * b
         self.next_sample = [0] * len(prompts)
         self.done_count = [0] * len(prompts)
         self.results: dict[int, list] = {}
         self.next_question = 0
         self.to_prefill: list[int] = []  # flat buffer indices g * NB + b
-        self.to_finalize: list[tuple[int, int, list[int], str]] = []
+        self.to_finalize: list[tuple[int, int, list[int], str, list[float]]] = []
         self.in_flight = None
         st = s.stats
         st.batch, st.groups, st.rows_per_group = b, g, r
@@ -116,6 +117,7 @@ class Run:
         self.buf_readers[g, buf] += 1
         self.row_buffer[row] = buf
         self.row_ids[row] = []
+        self.row_lps[row] = []
         self.checked[row] = 0
         self.tokens[row] = self.prompts[q][-1]
         self.lengths[row] = 0
@@ -244,9 +246,11 @@ class Run:
                 continue
             new = int(lengths[row] - before[row])
             self.row_ids[row].extend(summary.new_tokens[row, :new].tolist())
+            if s.logprobs:
+                self.row_lps[row].extend(summary.new_logprobs[row, :new].tolist())
             if not active[row]:
-                self.to_finalize.append(
-                    (self.row_q[row], self.row_sample[row], self.row_ids[row], _REASONS[int(finish[row])]))
+                self.to_finalize.append((self.row_q[row], self.row_sample[row], self.row_ids[row],
+                                         _REASONS[int(finish[row])], self.row_lps[row]))
                 self._free(row)
         live = np.asarray([x >= 0 for x in self.row_sample])
         self.tokens = np.asarray(summary.tokens).copy()
@@ -265,13 +269,14 @@ class Run:
                 if s.stops.maybe_stopped(ids, self.checked[row]):
                     n = s.stops.stop_length(ids)
                     if n is not None:
-                        self.to_finalize.append((self.row_q[row], self.row_sample[row], ids[:n], "stop"))
+                        self.to_finalize.append(
+                            (self.row_q[row], self.row_sample[row], ids[:n], "stop", self.row_lps[row][:n]))
                         self._free(row)
                         continue
                 self.checked[row] = len(ids)
         finished = []
-        for q, sample, ids, reason in self.to_finalize:
-            if self._finalize(q, sample, ids, reason):
+        for q, sample, ids, reason, lps in self.to_finalize:
+            if self._finalize(q, sample, ids, reason, lps):
                 finished.append(q)
         self.to_finalize = []
         for q in finished:
@@ -279,7 +284,7 @@ class Run:
             s.stats.samples += self.n
             yield q, self.results.pop(q)
 
-    def _finalize(self, q: int, sample: int, ids: list[int], reason: str) -> bool:
+    def _finalize(self, q: int, sample: int, ids: list[int], reason: str, lps: list[float]) -> bool:
         """Stores one sample; True when it was its question's last."""
         s = self.s
         text = ""
@@ -289,7 +294,8 @@ class Run:
             if cut and reason != "stop":
                 reason = "stop"
                 ids = ids[: s.stops.stop_length(ids) or len(ids)]
-        result = SampleResult(text=text, num_tokens=len(ids), finish_reason=reason, token_ids=list(ids))
+        result = SampleResult(text=text, num_tokens=len(ids), finish_reason=reason, token_ids=list(ids),
+                              logprobs=list(lps[: len(ids)]) if s.logprobs else None)
         self.results.setdefault(q, [None] * self.n)[sample] = result
         self.done_count[q] += 1
         s.stats.kept_tokens += len(ids)

@@ -195,6 +195,9 @@ class _Preemption:
             signal.signal(signal.SIGTERM, self._previous)
 
 
+Preemption = _Preemption  # shared with the RL trainer (mathjax.rl.trainer)
+
+
 # ---------------------------------------------------------------------------
 # Progress.
 

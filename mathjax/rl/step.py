@@ -1,0 +1,83 @@
+"""The jitted RL functions: per-token log-probs of sampled sequences, and the policy update.
+
+Sequences are ``[N, T]`` rows (prompt + response, right-padded; causal
+attention keeps the padding from affecting real tokens). Rows split over the
+mesh's ``data``/``fsdp`` axes like SFT rows; params and optimizer state keep
+the SFT trainer's shardings (``state_shardings``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding
+
+from mathjax.model import llama
+from mathjax.model.config import ModelConfig
+from mathjax.parallel.rules import activate, logical_to_spec
+from mathjax.rl import grpo
+from mathjax.train.state import TrainState, replicated, state_shardings
+
+BATCH_KEYS = ("tokens", "targets", "mask", "old_logp", "ref_logp", "advantages", "weight")
+
+
+def row_sharding(mesh: Mesh, shape: tuple[int, ...]) -> NamedSharding:
+    names = ("batch", "length")[: len(shape)]
+    return NamedSharding(mesh, logical_to_spec(names, shape, mesh))
+
+
+def sequence_logprobs(config: ModelConfig, params: llama.Params, tokens: jax.Array, targets: jax.Array,
+                      temperature: float) -> tuple[jax.Array, jax.Array]:
+    """[N, T] log-probs of ``targets`` and entropies under the model at ``temperature``."""
+    logits, _ = llama.forward(config, params, tokens)
+    return grpo.token_logprobs(logits, targets, temperature)
+
+
+def make_logprob_fn(config: ModelConfig, mesh: Mesh, temperature: float):
+    """jit(params, tokens, targets) -> [N, T] log-probs (the trainer's recomputation of old/ref log-probs)."""
+
+    def fn(params, tokens, targets):
+        with activate(mesh):
+            return sequence_logprobs(config, params, tokens, targets, temperature)[0]
+
+    # Replicated out: every process reads the same [N, T] values (a multi-host mesh).
+    return jax.jit(fn, out_shardings=replicated(mesh))
+
+
+def make_rl_step(config: ModelConfig, optimizer: optax.GradientTransformation, schedule: optax.Schedule,
+                 mesh: Mesh, rl: Any, max_new_tokens: int):
+    """jit(state, batch) -> (state, metrics): one optimizer update on a minibatch of samples.
+
+    ``batch``: ``BATCH_KEYS`` arrays (``ref_logp`` ignored unless ``rl.kl_coef``).
+    Metrics (replicated scalars): ``loss``, ``pg_loss``, ``clip_fraction``,
+    ``kl``, ``entropy``, ``ratio_mean``, ``grad_norm``, ``lr``.
+    """
+    s_shardings = state_shardings(config, mesh, optimizer)
+    temperature = float(rl.temperature or 1.0)
+    kl_coef = float(rl.kl_coef)
+
+    def step(state: TrainState, batch: dict[str, jax.Array]):
+        with activate(mesh):
+            def loss_fn(params):
+                logp, entropy = sequence_logprobs(config, params, batch["tokens"], batch["targets"], temperature)
+                loss, m = grpo.policy_loss(
+                    logp, batch["old_logp"], batch["advantages"], batch["mask"], batch["weight"],
+                    clip_low=float(rl.clip_low), clip_high=float(rl.clip_high), aggregation=rl.loss_aggregation,
+                    max_new_tokens=max_new_tokens, ref_logp=batch["ref_logp"] if kl_coef else None,
+                    kl_coef=kl_coef)
+                mask = batch["mask"] * batch["weight"][:, None]
+                m["entropy"] = jnp.sum(entropy * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+                return loss, m
+
+            (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+            grad_norm = optax.global_norm(grads)
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+        metrics = {**m, "loss": loss, "grad_norm": grad_norm, "lr": jnp.asarray(schedule(state.step), jnp.float32)}
+        return TrainState(step=state.step + 1, params=params, opt_state=opt_state, rng=state.rng), metrics
+
+    return jax.jit(step, in_shardings=(s_shardings, None), out_shardings=(s_shardings, replicated(mesh)),
+                   donate_argnums=(0,))
