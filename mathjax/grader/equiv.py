@@ -11,16 +11,23 @@ Policy (what "equal" means), applied after :func:`normalize.normalize_answer`:
   variable (two positive and one negative value each), e.g. ``\\frac{1}{\\sqrt2}``
   vs ``\\frac{\\sqrt2}{2}``, ``(x+1)^2`` vs ``x^2+2x+1``. Cases this cannot
   settle go to sympy (exact), in a worker with a hard timeout.
-* ``x = 3`` matches ``3``; two equations match when ``lhs - rhs`` are
-  proportional (same solution set); an equation in one variable matches the
-  list of exactly its solutions (``x^2 = 4`` vs ``\\pm 2``; real solutions
-  unless a complex one is listed); inequalities match intervals
-  (``x > 2`` vs ``(2, \\infty)``), unions are merged before comparing.
+* ``x = 3`` (and ``AB = 4``, ``|AB| = 1``) matches ``3``, but not ``y = 3``:
+  labelled values of different variables differ; two equations match when
+  ``lhs - rhs`` are proportional (same solution set); an equation in one
+  variable matches the list of exactly its solutions (``x^2 = 4`` vs
+  ``\\pm 2``; real solutions unless a complex one is listed); inequalities
+  match intervals (``x > 2``, ``-x < -2``, ``2x > 4`` vs ``(2, \\infty)``;
+  ``0 < f(x) < 1`` vs ``(0, 1)``), unions are merged before comparing
+  (``\\{1,3\\} \\cup \\{2\\}`` is ``\\{1,2,3\\}``).
 * Tuples/points and vectors are ordered, sets and bare answer lists unordered;
   a bare list also matches a tuple in the same order. ``a \\pm b`` is the list
   ``a+b, a-b``. Matrices compare element-wise.
 * Plain-text answers compare case- and punctuation-insensitively; choice
-  letters ``(C)``, ``\\text{C}``, ``C`` are equal.
+  letters ``(C)``, ``\\text{C}``, ``C``, ``(c)`` are equal (a bare ``c`` is a
+  variable). Number words are numbers (``eighteen``, ``1.5 million``).
+* A parenthesised word after a number is a unit (``18 (dollars)``), a
+  parenthesised variable is a factor or argument: ``2(a)`` is ``2a``,
+  ``\\sin^2(x)`` is not ``\\sin^2(y)``.
 
 Everything here is bounded (see :mod:`numeric`), never evaluates the input as
 code, and :func:`compare` never raises.
@@ -42,6 +49,8 @@ from mathjax.grader.normalize import (
 )
 from mathjax.grader.relations import (
     as_eq,
+    interval_subjects,
+    is_func_call,
     canonical_intervals,
     cmp_eq,
     inf_sign,
@@ -50,6 +59,7 @@ from mathjax.grader.relations import (
     to_intervals,
 )
 from mathjax.grader.trees import expand_pm, flat_pm, has_pm, is_scalar, is_vector, items, lift_unit, substitute
+from mathjax.grader.trees import merge_set_union
 from mathjax.grader.verdict import Verdict, all_of, any_of
 
 
@@ -196,9 +206,7 @@ def _cmp_rel(a: tuple, b: tuple, sym: bool) -> Verdict:
         return _cmp_intervals(a, b, sym)
     ka, kb = ma[0], mb[0]
     if ka == "assign" and kb == "assign":
-        return any_of(
-            (_cmp(ma[2], mb[2], sym), cmp_eq(as_eq(ma), as_eq(mb)) if _scalarish(ma, mb) else _N)
-        )
+        return _cmp_assignments(ma, mb, sym)
     if ka in ("assign", "value") and kb in ("assign", "value"):
         return _cmp(ma[-1], mb[-1], sym)
     if ka == "value":
@@ -206,6 +214,29 @@ def _cmp_rel(a: tuple, b: tuple, sym: bool) -> Verdict:
     if kb == "value":
         return _cmp_eq_values(as_eq(ma), mb[1], sym)
     return cmp_eq(as_eq(ma), as_eq(mb))
+
+
+def _cmp_assignments(ma: tuple, mb: tuple, sym: bool) -> Verdict:
+    """``x = 3`` vs ``x = 3.0`` or ``AB = 4`` vs ``BA = 4``: same label, compare values.
+
+    Different labels with constant values (``y = 3`` vs ``x = 3``, ``AB = 4``
+    vs ``CD = 4``) give different answers: the value of another quantity, or
+    another line in the plane. With expressions on the right (``y = 2x + 3``
+    vs ``2x - y + 3 = 0``-like pairs, ``f(x) = 2x`` vs ``g(x) = 2x``) the
+    solution sets and right sides still decide, as before.
+    """
+    la, lb = ma[1], mb[1]
+    same = la == lb or (is_scalar(la) and is_scalar(lb) and _cmp(la, lb, False) == _E)
+    eq = cmp_eq(as_eq(ma), as_eq(mb)) if _scalarish(ma, mb) else _N
+    if same:
+        return any_of((_cmp(ma[2], mb[2], sym), eq))
+    if is_func_call(la) and is_func_call(lb) and la[1][0] == lb[1][0] and la[1][1][0] == lb[1][1][0] == "sym":
+        # f(x) = x^2 vs f(t) = t^2: the same function, its argument renamed.
+        arg = ("sym", "_arg")  # one fresh name for both (symmetric)
+        return _cmp(substitute(ma[2], la[1][1][1], arg), substitute(mb[2], lb[1][1][1], arg), sym)
+    if not numeric.free_symbols(ma[2]) and not numeric.free_symbols(mb[2]):
+        return eq
+    return any_of((_cmp(ma[2], mb[2], sym), eq))
 
 
 def _cmp_eq_values(eq: tuple, values: tuple, sym: bool) -> Verdict:
@@ -271,6 +302,9 @@ def _scalarish(ma, mb) -> bool:
 
 
 def _cmp_intervals(a: tuple, b: tuple, sym: bool) -> Verdict:
+    sa, sb = interval_subjects(a), interval_subjects(b)
+    if sa and sb and sa != sb:
+        return _N  # "y > 2" does not answer "x > 2" (as "y = 3" does not answer "x = 3")
     ia, ib = to_intervals(a), to_intervals(b)
     if ia is None or ib is None:
         return _N
@@ -386,6 +420,7 @@ def _cmp_sequence(a: tuple, b: tuple, sym: bool) -> Verdict:
 def _cmp(a: tuple, b: tuple, sym: bool) -> Verdict:
     if a == b:
         return _E
+    a, b = merge_set_union(a), merge_set_union(b)
     ka, kb = a[0], b[0]
     if ka == "text" or kb == "text":
         if ka == kb == "text":
@@ -409,13 +444,16 @@ def _cmp(a: tuple, b: tuple, sym: bool) -> Verdict:
     return _cmp_scalar_alts(a, b, sym)
 
 
-_CHOICE_RE = re.compile(r"^\(?([A-E])\)?$")
+# "C", "(C)", "C)" and, parenthesised only, "(c)" (a bare "c" is a variable).
+_CHOICE_RE = re.compile(r"^\(?([A-E])\)?$|^\(([a-e])\)$")
 _CHOICE_PREFIX_RE = re.compile(r"^(?:\(([A-E])\)|([A-E])\))(?:\s|$)")
 
 
 def _choice_letter(norm: str) -> str | None:
     m = _CHOICE_RE.match(norm)
-    return m.group(1) if m else None
+    if not m:
+        return None
+    return m.group(1) or m.group(2).upper()
 
 
 def compare(pred: str, gold: str, *, symbolic: bool = False) -> Verdict:
@@ -439,6 +477,10 @@ def compare(pred: str, gold: str, *, symbolic: bool = False) -> Verdict:
             return _N
         if pa.norm == ga.norm:
             return _E
+        ca, cg = _choice_letter(pa.norm), _choice_letter(ga.norm)
+        if ca and cg and (pa.norm[:1] == "(" or ga.norm[:1] == "("):
+            # "(b)" answers option B; "b" vs "B" stay variables (compared below).
+            return _E if ca == cg else _N
         for letter_side, other in ((ga.norm, pa.norm), (pa.norm, ga.norm)):
             # A multiple-choice letter: "(C) 12" and "C" both answer C.
             choice = _choice_letter(letter_side)

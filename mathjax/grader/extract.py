@@ -6,8 +6,9 @@ Recognised, the one that occurs last in the text winning:
    Xwin-Math format), ``The final answer is X`` and Minerva's
    ``Final Answer: ...``, ``Answer: X``; when X holds a ``\\boxed{}``, its
    content;
-2. the last balanced ``\\boxed{}`` / ``\\fbox{}`` (several boxes on the final
-   line joined by "and"/"," are returned as a list);
+2. the last balanced ``\\boxed{}`` / ``\\fbox{}`` (several boxes joined by
+   "and", ",", ``\\quad``, part labels ... are returned as a list, see
+   :mod:`boxes`);
 3. GSM8K's ``#### X``.
 
 If none is present, the last number in the text (configurable). The text is
@@ -15,6 +16,11 @@ first cut at a new conversation turn (``USER:``, ``<|im_end|>``, ...) so a
 hallucinated next exchange cannot supply the answer, and an answer phrase ends
 at its sentence: later text ("I hope it is correct.", a check, a remark with
 numbers) does not leak into it.
+
+A final statement that denies a value ("The answer is not 5.", "x \\neq 5")
+gives no answer (``None``), not that value. Lead-ins inside the answer
+("Final Answer: The largest $n$ is 34") and quotes are dropped, and an option
+phrase ("The correct option is (b)") gives the letter ``(B)``.
 
 Everything is linear in the text length (``rfind`` and single-pass scans,
 regular expressions without nested quantifiers), and only the last
@@ -25,7 +31,7 @@ from __future__ import annotations
 
 import re
 
-from mathjax.grader.normalize import _boxed_at, all_boxed_spans, find_balanced
+from mathjax.grader.boxes import boxed_at, final_boxes, find_balanced
 
 # The final answer is at the end; 64 KB is ~16k tokens of tail.
 TAIL_CHARS = 65_536
@@ -39,6 +45,7 @@ _PHRASE_RE = re.compile(
     r"\bthe\s+(?:final\s+|correct\s+|required\s+)?answer(?:\s+to\s+(?:the|this)\s+(?:question|problem))?"
     r"\s+(?:is|=)\s*:?"
     r"|\bfinal\s+answer\s*(?:is\b)?\s*:?"
+    r"|\bthe\s+(?:correct|right|best)\s+(?:option|choice)\s+(?:is|=)\s*:?"
     r"|^[ \t*#>]*answer\s*:\**",
     re.I | re.M,
 )
@@ -53,10 +60,33 @@ _MATHY = re.compile(r"[\d\\$^_=<>()\[\]{}+*/|]")
 _BOX_MARK_RE = re.compile(r"\\(?:boxed|fbox|framebox)\b")
 _HASH_RE = re.compile(r"####\s*")
 _NUMBER_RE = re.compile(
-    r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+(?![\d.]))?|\\frac\{-?\d+\}\{\d+\}"
+    r"(?<![\w.])-?(?:\d{1,3}(?:(?:,|\s?\{\s?,\s?\}\s?)\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+(?![\d.]))?"
+    r"|\\frac\{-?\d+\}\{\d+\}"
 )
-_JOINER_RE = re.compile(r"^[\s$,;]*(?:and|or|,|;|\\text\{\s*(?:and|or)\s*\})?[\s$,;]*$", re.I)
+# "not 5", "n't 5", "not equal to $5$": the statement denies a value.
+_NEGATED_RE = re.compile(r"(?i)^(?:not|n['’]t)\s+(?:(?:equal\s+to|just|simply)\s+)?[-+$\\(\[{\d.]")
+_NEGATED_BUT_RE = re.compile(r"(?i)^(?:not|n['’]t)\b.{1,200}?,?\s+but\s+(?:rather\s+|instead\s+)?(\S.*)$", re.S)
+# Right before a number or box: "is not", "isn't", "\neq", "≠".
+_NEGATION_BEFORE_RE = re.compile(
+    r"(?i)(?:\bnot|n['’]t|\\neq?|\u2260)\s*(?:(?:equal\s+to|be)\s*)?[$\s(]*(?:\\\(|\\boxed\{|\\fbox\{)?\s*$"
+)
+# "The largest $n$ is 34", "the number of ways is 12": the answer is after the verb.
+_LEAD_IN_RE = re.compile(
+    r"(?i)^(?P<head>[a-z][^=<>\n]{0,80}?)\s+(?:is|are|was|equals|would\s+be|will\s+be|must\s+be)\s*:?\s+(?P<tail>\S.*)$",
+    re.S,
+)
+_OPTION_RE = re.compile(r"(?i)^(option\s*|choice\s*)?(?:\\text\{\s*)?\(?([a-e])\)?(?:\s*\})?$")
+_OPTION_WORD_RE = re.compile(r"(?i)\b(?:option|choice)\b")
+# "Final Answer: $n$ is 34": a math name, then the value.
+_MATH_LEAD_IN_RE = re.compile(r"^\$[^$\n]{1,40}\$\s+(?:is|are|was|equals)\s*:?\s+")
+_LEAD_APPROX_RE = re.compile(r"^(?:\\approx(?![a-zA-Z])|\u2248|\\sim(?![a-zA-Z])|~)\s*")
+# "12 is the answer", "5 is our final answer": the value is before the verb.
+_TRAILING_IS_ANSWER_RE = re.compile(r"(?i)\s+is\s+(?:the|our|my)\s+(?:final\s+|correct\s+)?answer\W*$")
+_TRAILING_NOT_RE = re.compile(r"(?i)(?:,|;|\s)\s*(?:and\s+|but\s+)?not\s+(?=[-+$\\(\d])")
+_QUOTES = (('"', '"'), ("'", "'"), ("\u201c", "\u201d"), ("\u2018", "\u2019"), ("``", "''"))
 _REASON_RE = re.compile(r"(?i),?\s+(?:because|since|as|which|where|so|given|for|when)\s")
+_THOUSANDS_BRACE_RE = re.compile(r"\{\s*,\s*\}")
+_ENCLOSING_CMD_RE = re.compile(r"\\(?:[dtc]?(frac)|(sqrt))(?![a-zA-Z])")
 _ONLY_ANSWER_RE = re.compile(r"(?i)^(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*:?\s*")
 
 
@@ -114,6 +144,29 @@ def _span_until_sentence_end(s: str) -> str:
     return s[:i]
 
 
+def _unquote(ans: str) -> str:
+    """``"blue"`` -> ``blue``: quotes around a whole answer are not part of it."""
+    for a, b in _QUOTES:
+        if len(ans) > len(a) + len(b) and ans.startswith(a) and ans.endswith(b):
+            inner = ans[len(a) : -len(b)]
+            if a not in inner and b not in inner:
+                return inner.strip()
+    return ans
+
+
+def _strip_lead_in(ans: str) -> str:
+    """``The largest $n$ is 34`` -> ``34``: a sentence naming the quantity, then its value.
+
+    Only a short word-led head counts ("x = 3 is ..." or a formula is left
+    alone), and the tail must be non-empty.
+    """
+    m = _LEAD_IN_RE.match(ans)
+    if m is None or len(m.group("head").split()) > 10:
+        return ans
+    tail = m.group("tail").strip()
+    return _strip_lead_in(tail) if tail else ans
+
+
 def _clean(ans: str) -> str | None:
     ans = ans.strip()
     m = _REASON_RE.search(ans)
@@ -125,7 +178,23 @@ def _clean(ans: str) -> str | None:
         ans = ans.strip("$").strip()
     elif ans.startswith("$") and "$" not in ans[1:]:
         ans = ans[1:].strip()  # a currency sign, not a math delimiter
+    ans = _unquote(ans).rstrip(".;:!?, ").strip()
+    # "\approx 11", "≈ 11": the value is what follows the sign.
+    ans = _LEAD_APPROX_RE.sub("", ans)
+    ans = _TRAILING_IS_ANSWER_RE.sub("", ans)
+    # "12, not 13": the denied alternative is not part of the answer.
+    m = _TRAILING_NOT_RE.search(ans)
+    if m and m.start() > 0:
+        ans = ans[: m.start()].rstrip(" ,;")
     return ans or None
+
+
+def _negated(ans: str) -> str | None:
+    """For a denied value: what the sentence offers instead ("not 5, but 6"), else ""."""
+    if not _NEGATED_RE.match(ans):
+        return None
+    m = _NEGATED_BUT_RE.match(ans)
+    return (_clean(m.group(1)) or "") if m else ""
 
 
 def _phrase_answer(text: str, start: int) -> str | None:
@@ -138,27 +207,28 @@ def _phrase_answer(text: str, start: int) -> str | None:
         first_stop = _span_until_sentence_end(rest)
         # Use the box if it is part of this answer sentence (or the sentence is empty).
         if box.start() <= len(first_stop) + 2 or not first_stop.strip():
-            got = _boxed_at(rest, box.start())
+            got = boxed_at(rest, box.start())
             if got is not None:
+                # "The answer is \boxed{2} and \boxed{3}": the joined boxes.
+                fb = final_boxes(rest)
+                if fb is not None and fb[0] == box.start():
+                    got = fb[1]
                 return got.strip() or None
-    return _clean(_span_until_sentence_end(rest))
-
-
-def _boxed_answer(text: str, pos: int) -> str | None:
-    got = _boxed_at(text, pos)
-    if got is None:
-        return None
-    # Several boxes on the final line ("$\boxed{2}$ and $\boxed{3}$") form a list.
-    line_start = text.rfind("\n", 0, pos) + 1
-    line = text[line_start : pos + len(got) + 16 + 8]
-    if line.count("\\boxed") + line.count("\\fbox") > 1 and len(line) < 4 * _MAX_ANSWER:
-        spans = all_boxed_spans(line)
-        if len(spans) > 1:
-            for (_, e1, _), (s2, _, _) in zip(spans, spans[1:]):
-                if not _JOINER_RE.match(line[e1:s2]):
-                    return got
-            return ", ".join(c for _, _, c in spans)
+    lead = _MATH_LEAD_IN_RE.match(rest)
+    raw = _span_until_sentence_end(rest[lead.end() :] if lead else rest)
+    if _NEGATED_RE.match(raw.lstrip()):
+        # Keep "not 5, but 6" whole past the comma; _negated decides.
+        return raw.strip()
+    got = _clean(raw)
+    if got is not None and not _NEGATED_RE.match(got):
+        got = _strip_lead_in(got)
+        got = _clean(got) if got else None
     return got
+
+
+def _negated_before(text: str, pos: int) -> bool:
+    """Whether the value at ``text[pos]`` is denied ("is not 5", "x \\neq 5")."""
+    return bool(_NEGATION_BEFORE_RE.search(text[max(0, pos - 40) : pos]))
 
 
 def _last_number(text: str) -> str | None:
@@ -166,7 +236,39 @@ def _last_number(text: str) -> str | None:
     last = None
     for m in _NUMBER_RE.finditer(tail):
         last = m
-    return last.group(0).replace(" ", "") if last else None
+    if last is None:
+        return None
+    start, end = last.span()
+    # "\dfrac{3}{4}.", "\sqrt{2}.": the number is part of a larger expression.
+    enclosing = _enclosing_command(tail, start, end)
+    if enclosing is not None:
+        start, end = enclosing
+    if _negated_before(tail, start):
+        return None
+    return _THOUSANDS_BRACE_RE.sub("", tail[start:end].replace(" ", ""))
+
+
+def _enclosing_command(s: str, start: int, end: int) -> tuple[int, int] | None:
+    """Span of the ``\\frac``/``\\sqrt`` whose arguments hold ``s[start:end]``."""
+    for m in _ENCLOSING_CMD_RE.finditer(s, max(0, start - 200), start):
+        j = m.end()
+        nargs = 1 if m.group(2) else 2
+        for _ in range(nargs):
+            while j < len(s) and s[j] == " ":
+                j += 1
+            if j < len(s) and s[j] == "{":
+                k = find_balanced(s, j, limit=400)
+                if k < 0:
+                    break
+                j = k + 1
+            elif j < len(s) and (s[j].isalnum()):
+                j += 1
+            else:
+                break
+        else:
+            if m.start() < start and j >= end:
+                return m.start(), j
+    return None
 
 
 def extract_answer(text: str, *, fallback: str | None = "last_number") -> str | None:
@@ -202,21 +304,23 @@ def extract_answer(text: str, *, fallback: str | None = "last_number") -> str | 
     for pos, kind in sorted(candidates, reverse=True):
         if kind == "phrase":
             got = _phrase_answer(text, m_phrase.end())
+            denied = _negated(got) if got is not None else None
+            if denied is not None:
+                # "The answer is not 5.": the last word denies the value; no answer.
+                return denied[: _MAX_ANSWER + 1] or None
+            opt = _OPTION_RE.match(got) if got is not None else None
+            if opt and (opt.group(1) or _OPTION_WORD_RE.search(m_phrase.group(0))):
+                # "The correct option is (b)", "the answer is option c": the letter.
+                return f"({opt.group(2).upper()})"
             if got is not None and (_ONLY_ANSWER_RE.fullmatch(got) or _NOT_ANSWERS.match(got)):
                 got = None
             elif got is not None and 0 <= box_pos < pos and not _MATHY.search(got):
                 got = None  # a word after a boxed result is commentary; the box decides
         elif kind == "boxed":
-            got = None
-            p = pos
-            for _ in range(16):  # skip a few unbalanced trailing boxes
-                got = _boxed_answer(text, p)
-                if got is not None or p <= 0:
-                    break
-                p = max(text.rfind("\\boxed", 0, p), text.rfind("\\fbox", 0, p))
-                if p < 0:
-                    break
-            got = got.strip() if got else None
+            fb = final_boxes(text)
+            if fb is not None and _negated_before(text, fb[0]):
+                return None  # "x is not $\boxed{5}$"
+            got = fb[1].strip() if fb is not None else None
         else:
             line = text[pos:].split("\n", 1)[0]
             got = _clean(_HASH_RE.sub("", line, count=1))

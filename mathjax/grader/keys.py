@@ -8,7 +8,7 @@ from mathjax.grader import numeric
 from mathjax.grader.equiv import analyze, exact_status
 from mathjax.grader.normalize import normalize_text
 from mathjax.grader.relations import INTERVAL_KINDS, inf_sign, rel_meaning
-from mathjax.grader.trees import expand_pm, has_pm, is_vector, items, lift_unit
+from mathjax.grader.trees import expand_pm, has_pm, is_vector, items, lift_unit, merge_set_union
 
 
 def scalar_key(n: tuple):
@@ -34,6 +34,7 @@ def scalar_key(n: tuple):
 
 def node_key(n: tuple):
     """Key of any parse tree (raises ValueError where no key is defined)."""
+    n = merge_set_union(n)
     kind = n[0]
     if kind == "text":
         return ("text", normalize_text(n[1]))

@@ -419,10 +419,11 @@ class _Parser:
             if _isalpha(c):
                 self.i += 1
                 return ("sym", c)
-            if c == "(":
-                return self.primary()
-            if c == "\\":
-                return self.primary()
+            if c == "(" or c == "\\":
+                e = self.primary()
+                if e is None:  # "x^\\}": a closer is no exponent
+                    raise ParseError("missing exponent")
+                return e
             raise ParseError("bad exponent")
         finally:
             self.leave()
@@ -659,7 +660,10 @@ class _Parser:
             self.i += 1
             return self.symbol(c)
         if c == "\\":
-            return self.command()
+            node = self.command()
+            if node is None:  # a closer ("\\}", "\\end") is no argument: "\\frac(x)\\}"
+                raise ParseError("missing macro argument")
+            return node
         if c == "(":
             return self.bracket("(")
         raise ParseError("bad macro argument")

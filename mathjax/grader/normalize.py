@@ -2,9 +2,11 @@
 
 Everything here is plain string surgery (no evaluation): it removes LaTeX
 presentation noise (``$``, ``\\left``, spacing, ``\\dfrac``, ``\\text{}``
-wrappers, unicode operators) so that the parser in :mod:`latex` sees one
-canonical spelling, and so that two answers that differ only in presentation are
-already equal as strings (the cheapest possible comparison).
+wrappers, unicode operators, quotes, a leading ``\\approx``, number words,
+trailing units) so that the parser in :mod:`latex` sees one canonical spelling,
+and so that two answers that differ only in presentation are already equal as
+strings (the cheapest possible comparison). A parenthesised variable after a
+number is kept (``2(a)``, ``\\sin^2(x)``): only words are units.
 
 Each step is linear in the input; inputs longer than :data:`MAX_ANSWER_CHARS`
 are refused (:class:`AnswerTooLong`) before any work is done.
@@ -14,88 +16,21 @@ from __future__ import annotations
 
 import re
 
+from mathjax.grader import latex
+from mathjax.grader.boxes import (  # noqa: F401  (re-exported: older import sites)
+    all_boxed_spans,
+    boxed_at as _boxed_at,
+    find_balanced,
+    last_boxed,
+)
+from mathjax.grader.numwords import words_to_number
+
 # Longer answers are not answers; refusing them bounds every later step.
 MAX_ANSWER_CHARS = 1000
 
 
 class AnswerTooLong(ValueError):
     """The answer exceeds :data:`MAX_ANSWER_CHARS` (counted as "oversize")."""
-
-
-def find_balanced(s: str, start: int, limit: int = 20_000) -> int:
-    """Index of the ``}`` closing the ``{`` at ``s[start]``, or -1 if unbalanced.
-
-    Escaped braces (``\\{``, ``\\}``) are skipped so that set braces inside a
-    ``\\boxed{}`` do not end it early. At most ``limit`` characters are scanned
-    (an answer is never that long), which keeps callers linear on hostile input.
-    """
-    depth = 0
-    i = start
-    n = min(len(s), start + limit)
-    while i < n:
-        c = s[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return -1
-
-
-_BOX_RE = re.compile(r"\\(?:boxed|fbox|framebox)\s*")
-
-
-def _boxed_at(s: str, pos: int) -> str | None:
-    m = _BOX_RE.match(s, pos)
-    if not m:
-        return None
-    j = m.end()
-    if j < len(s) and s[j] == "{":
-        end = find_balanced(s, j)
-        return s[j + 1 : end] if end >= 0 else None
-    if j > pos and s[j - 1] == " ":
-        # "\boxed 5": TeX takes one token; we take up to the next space or "$".
-        k = j
-        while k < len(s) and s[k] not in " $\n":
-            k += 1
-        return s[j:k] if k > j else None
-    return None
-
-
-def _rfind_box(s: str, end: int) -> int:
-    return max(s.rfind("\\boxed", 0, end), s.rfind("\\fbox", 0, end), s.rfind("\\framebox", 0, end))
-
-
-def last_boxed(s: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (also ``\\boxed 5``)."""
-    pos = _rfind_box(s, len(s))
-    tries = 0
-    # A few unbalanced boxes at the end are tolerated; hostile input cannot
-    # make this quadratic.
-    while pos >= 0 and tries < 16:
-        tries += 1
-        got = _boxed_at(s, pos)
-        if got is not None:
-            return got
-        pos = _rfind_box(s, pos)
-    return None
-
-
-def all_boxed_spans(s: str) -> list[tuple[int, int, str]]:
-    """Every balanced ``\\boxed{}``/``\\fbox{}`` as (start, end, content), in order."""
-    out = []
-    for m in _BOX_RE.finditer(s):
-        j = m.end()
-        if j < len(s) and s[j] == "{":
-            end = find_balanced(s, j)
-            if end >= 0:
-                out.append((m.start(), end + 1, s[j + 1 : end]))
-    return out
 
 
 # Wrappers whose content is kept as plain text/maths (balanced-brace aware).
@@ -127,13 +62,22 @@ _TIGHT_SPACE_RE = re.compile(r"(?<!\\)\\[,!]")
 _FRAC_RE = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _BINOM_RE = re.compile(r"\\[dt]binom(?![a-zA-Z])")
 _THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_LATEX_THOUSANDS_RE = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
+# "1{,}234", "14 {, }916": a LaTeX thousands comma, spaced or not.
+_LATEX_THOUSANDS_RE = re.compile(r"(?<=\d)\s?\{\s?,\s?\}\s?(?=\d{3}(?!\d))")
 _EMBEDDED_THOUSANDS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])")
 _SPACE_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _SEPARATOR_WORDS_RE = re.compile(r"(?i)(?<![a-zA-Z\\])(?:and|or)(?![a-zA-Z])")
 _UNION_U_RE = re.compile(r"([)\]])\s*U\s*([(\[])")
 # "18 (dollars)": a trailing parenthetical of words after a number is a unit.
-_PAREN_WORDS_RE = re.compile(r"(?<=[\d}%])\s*\(\s*[A-Za-z][A-Za-z .]*\)\s*\.?\s*$")
+# "2(a)", "x^2(y)", "\sin^2(x)", "f^{-1}(x)" are products / function
+# arguments, not units: see _is_unit_words.
+_PAREN_WORDS_RE = re.compile(r"(?<=[\d}%])\s*\(\s*([A-Za-z][A-Za-z .]*)\)\s*\.?\s*$")
+# Leading "≈ 11", "\approx 11", "\sim 11": the value after the sign.
+_LEAD_APPROX_RE = re.compile(r"^(?:\\approx|\\sim|\\simeq)(?![a-zA-Z])\s*")
+_QUOTE_PAIRS = (('"', '"'), ("\u201c", "\u201d"), ("``", "''"), ("'", "'"), ("\u2018", "\u2019"))
+# In "(sin x)" a function name owns an argument; "(pi)", "(theta)" are values.
+_FUNCTION_WORDS = frozenset(latex.FUNCS_1 | latex.FUNCS_N)
+_SYMBOL_WORDS = frozenset(w.lower() for w in latex.GREEK) | {"pi", "e", "i", "inf", "infty", "infinity"}
 _TEXT_UNIT_RE = re.compile(
     r"(?<=[\d}%)])\s*\\(?:text|mbox|mathrm|textrm|textnormal|textit|mathit)\s*"
     r"\{\s*(?!(?:and|or|[ap]\.?\s*m\.?)\s*\})[A-Za-z][A-Za-z .]*\}\s*(?:\^\s*\{?\s*\d\s*\}?)?(?=\s*(?:$|[,;]))"
@@ -142,6 +86,7 @@ _MATHBB_RE = re.compile(r"\\mathbb\s*\{?\s*R\s*\}?")
 _PERCENT_WORD_RE = re.compile(r"(?i)\s*(?:percent|per cent)(?![a-zA-Z])")
 _TRAILING_PUNCT = " \t\n.,;:?"
 _WS_RE = re.compile(r"\s+")
+_LETTER_RE = re.compile(r"[A-Za-z]{3}")
 _MARKDOWN_RE = re.compile(r"\*\*|__")
 
 
@@ -205,13 +150,26 @@ def normalize_answer(ans: str, *, thousands: bool = True) -> str:
         s = _TEXT_UNIT_RE.sub("", s)
         s = _unwrap_commands(s)
     s = _PERCENT_WORD_RE.sub("%", s)
+    if _LETTER_RE.search(s):
+        # "eighteen", "one hundred and five", "1.5 million" (before "and" becomes ",").
+        spelled = words_to_number(s.strip().rstrip(_TRAILING_PUNCT))
+        if spelled is not None:
+            s = spelled
     s = _SEPARATOR_WORDS_RE.sub(",", s)
     s = _UNION_U_RE.sub(r"\1\\cup \2", s)
-    s = _PAREN_WORDS_RE.sub("", s)
+    s = _PAREN_WORDS_RE.sub(_drop_unit_words, s)
     s = _WS_RE.sub(" ", s).strip().rstrip(_TRAILING_PUNCT)
-    # Leading "=" or ":" left over from "is: x" style extractions.
-    while s[:1] in ("=", ":"):
-        s = s[1:].lstrip()
+    # Leading "=" or ":" left over from "is: x" style extractions, and a leading
+    # "\approx 11" (the value is after the sign). Each pass shortens s.
+    while True:
+        if s[:1] in ("=", ":"):
+            s = s[1:].lstrip()
+            continue
+        m = _LEAD_APPROX_RE.match(s)
+        if not m or not m.end():
+            break
+        s = s[m.end() :]
+    s = _unquote(s)
     # A lone "," from "and"/"or" at the ends means nothing.
     s = s.strip(" ,")
     if not thousands:
@@ -222,6 +180,39 @@ def normalize_answer(ans: str, *, thousands: bool = True) -> str:
         s = s.replace(" ", "")
     elif "," in s and _EMBEDDED_THOUSANDS_RE.search(s):
         s = _collapse_thousands(s)
+    return s
+
+
+def _is_unit_words(content: str) -> bool:
+    """Whether ``(content)`` after a number is a unit: ``(dollars)``, ``(cm)``,
+    ``(sec)``, ``(square units)``. Not variables (``2(a)`` is 2a, ``2(abc)``),
+    a constant (``2(pi)``) or a function with its argument (``\\sin^2(x)``)."""
+    words = content.split()
+    if not words:
+        return False
+    for w in words:
+        lw = w.lower().strip(".")
+        if lw in _SYMBOL_WORDS or (len(words) > 1 and lw in _FUNCTION_WORDS):
+            return False
+        if lw in latex.UNIT_WORDS or len(lw) >= 4:
+            continue
+        # A 3-letter word ("day", "box", "ton") has a vowel in the middle; "abc", "xyz" are products.
+        if len(lw) != 3 or lw[1] not in "aeiou":
+            return False
+    return True
+
+
+def _drop_unit_words(m: re.Match) -> str:
+    return "" if _is_unit_words(m.group(1)) else m.group(0)
+
+
+def _unquote(s: str) -> str:
+    """``"blue"`` -> ``blue``: quotes around the whole answer are not part of it."""
+    for a, b in _QUOTE_PAIRS:
+        if len(s) > len(a) + len(b) and s.startswith(a) and s.endswith(b):
+            inner = s[len(a) : -len(b)]
+            if a not in inner and b not in inner:
+                return inner.strip()
     return s
 
 

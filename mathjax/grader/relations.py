@@ -1,16 +1,24 @@
 """Relations: assignments (``x = 3``), equations, inequalities and intervals.
 
 * ``x = 3``, ``f(x) = x^2``, ``(x, y) = (1, 2)`` are assignments: their value
-  is the right-hand side.
+  is the right-hand side. So are labelled lengths ``AB = 4``, ``|AB| = 1``
+  (products of capital point names, optionally in ``| |``); ``xy = 6`` and
+  ``|x| = 3`` stay equations.
 * Other equations compare by their solution set: ``lhs - rhs`` of one is a
   non-zero constant multiple of the other's (checked at several points).
-* Inequalities in one variable become intervals; intervals and unions are
-  evaluated, sorted and merged (``[1,2] \\cup [2,3] = [1,3]``) before comparing.
+* Inequalities in one variable become intervals, also when the variable sits
+  in a linear expression (``-x > -1`` and ``2x < 2`` are ``x < 1``) or is a
+  function value (``0 < f(x) < 1`` is ``(0, 1)``); intervals and unions are
+  evaluated, sorted and merged (``[1,2] \\cup [2,3] = [1,3]``, finite sets in
+  a union are points) before comparing.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from mathjax.grader import numeric
+from mathjax.grader.trees import substitute
 from mathjax.grader.verdict import Verdict
 
 INF = ("const", "inf")
@@ -30,20 +38,37 @@ def inf_sign(n: tuple) -> int:
     return 0
 
 
+def is_func_call(n: tuple) -> bool:
+    """``f(x)``, ``g(t)``, ``f(x, y)``: a function letter applied to variables."""
+    return (
+        n[0] == "mul" and len(n[1]) == 2 and n[1][0][0] == "sym" and n[1][0][1] in FUNC_LETTERS
+        and n[1][1][0] in ("sym", "seq")
+    )
+
+
+def is_point_name(n: tuple) -> bool:
+    """``AB``, ``ABC``, ``|AB|``, ``|A|``: a segment, angle or set named by capitals."""
+    if n[0] == "func" and n[1] == "abs" and len(n[2]) == 1:
+        n = n[2][0]
+        if n[0] == "sym" and len(n[1]) == 1 and n[1].isupper():
+            return True
+    return n[0] == "mul" and 2 <= len(n[1]) <= 4 and all(
+        f[0] == "sym" and len(f[1]) == 1 and f[1].isupper() for f in n[1]
+    )
+
+
 def is_lhs_var(n: tuple) -> bool:
-    """Left sides that name what is being given: ``x``, ``(x, y)``, ``f(x)``."""
+    """Left sides that name what is being given: ``x``, ``(x, y)``, ``f(x)``, ``AB``."""
     if n[0] == "sym":
         return True
     if n[0] == "seq" and n[1] == "(" and all(i[0] == "sym" for i in n[3]):
         return True
-    if n[0] == "mul" and len(n[1]) == 2 and n[1][0][0] == "sym" and n[1][0][1] in FUNC_LETTERS:
-        return n[1][1][0] in ("sym", "seq")
-    return False
+    return is_func_call(n) or is_point_name(n)
 
 
 def defined_symbols(lhs: tuple) -> frozenset[str]:
     """The names an assignment defines: ``x`` in ``x = ...``, ``f`` in ``f(x) = ...``."""
-    if lhs[0] == "mul":
+    if is_func_call(lhs):
         return frozenset((lhs[1][0][1],))
     return numeric.free_symbols(lhs)
 
@@ -107,15 +132,84 @@ def as_eq(m) -> tuple:
     return ("add", (m[1], ("neg", m[2])))
 
 
+def _is_subject(p: tuple) -> bool:
+    """A part an inequality bounds as it stands: ``x`` or a function value ``f(x)``."""
+    return (p[0] == "sym" and p[1] not in ("e", "i")) or is_func_call(p)
+
+
+def _linear(p: tuple):
+    """(var, a, b, a < 0) with nodes ``a``, ``b`` where ``p = a*var + b`` (a real, non-zero), else None.
+
+    Checked numerically at three more points; the coefficients are kept as
+    expression nodes so that exact end points stay exact (``2x < 2``: 2/2).
+    """
+    syms = numeric.free_symbols(p)
+    if len(syms) != 1:
+        return None
+    var = next(iter(syms))
+    zero, one = ("num", Fraction(0), 0), ("num", Fraction(1), 0)
+    try:
+        b = substitute(p, var, zero)
+        a = ("add", (substitute(p, var, one), ("neg", b)))
+        av, bv = numeric.approx(a, 0), numeric.approx(b, 0)
+        if numeric.imag_part(av) or numeric.imag_part(bv) or numeric.close(av, 0, 1e-30):
+            return None
+        for t in (Fraction(2), Fraction(-3), Fraction(7, 3)):
+            pv = numeric.approx(substitute(p, var, ("num", t, 0)), 0)
+            if not numeric.close(pv, av * numeric.approx(("num", t, 0), 0) + bv, 1e-25):
+                return None
+    except Exception:  # a pole or a non-numeric part: not linear
+        return None
+    return var, a, b, numeric.real_value(av) < 0
+
+
+def interval_subject(n: tuple) -> str | None:
+    """The variable an inequality (chain) bounds: ``x`` for ``-1 < 2x+1 < 3``.
+
+    ``None`` for function values (``f(x)``: the range, whatever its letter) and
+    anything that is not a one-variable inequality.
+    """
+    if n[0] != "rel" or not all(op in INEQ for op in n[1]):
+        return None
+    moving = [p for p in n[2] if numeric.free_symbols(p)]
+    if len(moving) != 1 or is_func_call(moving[0]):
+        return None
+    syms = numeric.free_symbols(moving[0])
+    return next(iter(syms)) if len(syms) == 1 else None
+
+
+def interval_subjects(n: tuple) -> frozenset[str]:
+    """Variables bounded by an inequality answer (its items', for lists/unions)."""
+    if n[0] == "rel":
+        v = interval_subject(n)
+        return frozenset((v,)) if v else frozenset()
+    if n[0] in ("list", "union"):
+        return frozenset().union(*(interval_subjects(x) for x in n[1]))
+    return frozenset()
+
+
 def one_var_intervals(n: tuple):
-    """Intervals of an inequality (chain) in one variable, as (lo, lc, hi, hc) nodes."""
+    """Intervals of an inequality (chain) in one variable, as (lo, lc, hi, hc) nodes.
+
+    The bounded part is a variable, a function value ``f(x)``, or a linear
+    expression ``a*x + b`` in one variable (solved for x: bounds become
+    ``(c - b) / a``, and a negative ``a`` flips the direction).
+    """
     ops, parts = n[1], n[2]
-    var_idx = [i for i, p in enumerate(parts) if p[0] == "sym" and p[1] not in ("e", "i")]
-    if len(var_idx) != 1 or any(numeric.free_symbols(p) for i, p in enumerate(parts) if i != var_idx[0]):
+    var_idx = [i for i, p in enumerate(parts) if numeric.free_symbols(p)]
+    if len(var_idx) != 1:
         return None
     v = var_idx[0]
+    flip = False
+    bound = lambda c: c  # noqa: E731  (identity unless the part is linear)
+    if not _is_subject(parts[v]):
+        lin = _linear(parts[v])
+        if lin is None:
+            return None
+        _, a, b, flip = lin
+        bound = lambda c: ("div", ("add", (c, ("neg", b))), a)  # noqa: E731
     if ops == ("!=",) and len(parts) == 2:
-        c = parts[1 - v]
+        c = bound(parts[1 - v])
         return [(NEG_INF, False, c, False), (c, False, INF, False)]
     if "!=" in ops:
         return None
@@ -125,10 +219,15 @@ def one_var_intervals(n: tuple):
         if v not in (left, right):
             continue
         other = parts[right] if left == v else parts[left]
+        if inf_sign(other):
+            continue  # "x < \infty" bounds nothing
+        other = bound(other)
         strict = op in ("<", ">")
         # Normalise to "var < other" (upper bound) or "var > other" (lower bound).
         less = op in ("<", "<=")
         is_upper = less if left == v else not less
+        if flip:
+            is_upper = not is_upper
         if is_upper:
             hi, hc = other, not strict
         else:
@@ -136,7 +235,7 @@ def one_var_intervals(n: tuple):
     return [(lo, lc, hi, hc)]
 
 
-def to_intervals(n: tuple):
+def to_intervals(n: tuple, in_union: bool = False):
     """(lo, lo_closed, hi, hi_closed) node tuples of an interval-like answer, or None."""
     kind = n[0]
     if kind == "reals":
@@ -145,12 +244,17 @@ def to_intervals(n: tuple):
         return []
     if kind == "seq" and len(n[3]) == 2:
         return [(n[3][0], n[1] == "[", n[3][1], n[2] == "]")]
+    if kind == "set" and in_union:
+        # {2} in "[0, 2) \\cup \\{2\\}": a finite set is its points.
+        if not n[1] or any(numeric.free_symbols(x) or x[0] in ("list", "set", "seq", "rel") for x in n[1]):
+            return None
+        return [(x, True, x, True) for x in n[1]]
     if kind == "union" or kind == "list":
         if kind == "list" and not all(i[0] in ("rel", "union", "reals") for i in n[1]):
             return None
         out = []
         for item in n[1]:
-            iv = to_intervals(item)
+            iv = to_intervals(item, in_union=kind == "union")
             if iv is None:
                 return None
             out.extend(iv)

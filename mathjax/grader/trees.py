@@ -102,3 +102,11 @@ def substitute(n: tuple, name: str, value: tuple) -> tuple:
     if not kids:
         return n
     return rebuild(n, tuple(substitute(k, name, value) for k in kids))
+
+
+def merge_set_union(n: tuple) -> tuple:
+    """``\\{1,3\\} \\cup \\{2,4\\}`` is the set ``\\{1,3,2,4\\}`` (finite sets only)."""
+    if n[0] == "union" and all(p[0] in ("set", "empty") for p in n[1]):
+        elems = tuple(x for p in n[1] if p[0] == "set" for x in p[1])
+        return ("set", elems) if elems else ("empty",)
+    return n
