@@ -84,21 +84,10 @@ INJECT = {("q0", 0): PATH_A, ("q0", 1): PATH_A_REWORDED, ("q0", 2): PATH_B, ("q0
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """A tiny random HF model dir with its own SentencePiece tokenizer (nothing downloaded)."""
-    import mathjax
-    from mathjax.data.tokenizer import train_tokenizer
-    from mathjax.model.config import get_preset
+    from sample_fixtures import tiny_model_dir
 
-    root = tmp_path_factory.mktemp("rft")
-    texts = [r["question"] for r in TRAIN] + [r["answer"] for r in TRAIN] + [
-        "The answer is: 42.", "USER: ASSISTANT: step by step 0123456789 + - * / ="]
-    tok = train_tokenizer(texts * 20, root / "tok", vocab_size=400)
-    config = get_preset("tiny", vocab_size=416, hidden_size=64, intermediate_size=96, num_layers=2,
-                        num_heads=4, num_kv_heads=2, eos_token_id=tok.eos_id, bos_token_id=tok.bos_id,
-                        initializer_range=0.2)
-    model = mathjax.from_random(config, seed=3)
-    model.tokenizer_path = str(root / "tok")
-    model.save_hf(str(root / "model"))
-    return str(root / "model")
+    texts = [r["question"] for r in TRAIN] + [r["answer"] for r in TRAIN]
+    return tiny_model_dir(tmp_path_factory.mktemp("rft"), texts)
 
 
 @pytest.fixture

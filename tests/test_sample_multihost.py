@@ -16,10 +16,8 @@ import subprocess
 import sys
 
 import pytest
+from sample_fixtures import tiny_model_dir
 
-import mathjax
-from mathjax.data.tokenizer import train_tokenizer
-from mathjax.model.config import get_preset
 from mathjax.sample import runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,20 +40,13 @@ def _lines(path):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("multihost")
-    texts = QUESTIONS + ["The answer is: 42.", "USER: ASSISTANT: step by step 0123456789 + - * / ="]
-    tok = train_tokenizer(texts * 20, root / "tok", vocab_size=400)
     # 4 KV heads and a 128-wide MLP: both split over tensor:4 and tensor:8 (heads over 4).
-    config = get_preset("tiny", vocab_size=416, hidden_size=64, intermediate_size=128, num_layers=2,
-                        num_heads=8, num_kv_heads=4, eos_token_id=tok.eos_id, bos_token_id=tok.bos_id,
-                        initializer_range=0.2)
-    model = mathjax.from_random(config, seed=5)
-    model.tokenizer_path = str(root / "tok")
-    model.save_hf(str(root / "model"))
+    model = tiny_model_dir(root, QUESTIONS, seed=5, intermediate_size=128, num_heads=8, num_kv_heads=4)
     questions = root / "questions.jsonl"
     with open(questions, "w") as f:
         for i, q in enumerate(QUESTIONS):
             f.write(json.dumps({"id": f"q{i}", "question": q, "answer": str(i)}) + "\n")
-    return root, str(root / "model"), str(questions)
+    return root, model, str(questions)
 
 
 def test_two_processes_one_model_equal_one_process(setup):
