@@ -1,11 +1,12 @@
 """The whole Xwin-Math loop on a laptop CPU, in minutes, with no downloads.
 
-    python scripts/demo.py [--workdir=demo_out] [--scales=1000,2000,4000]
+    python scripts/demo.py [--workdir=demo_out] [--scales=1000,2000,4000] [--rl]
 
 Stages: procedural data -> SentencePiece tokenizer -> SFT (configs/tiny.py) ->
 256 samples per held-out question + a greedy pass -> graded report
 (report.md, pass_at_k.png, accuracy_vs_steps.png) -> HF export checked against
-transformers. Re-running reuses finished stages.
+transformers. Re-running reuses finished stages. --rl continues the SFT model
+with GRPO and, beside it, with RFT, and reports both like the SFT model.
 """
 
 import os
@@ -28,6 +29,10 @@ SCALE_SAMPLES = flags.DEFINE_integer("scale_num_samples", _D.scale_num_samples, 
 CHECK_EXPORT = flags.DEFINE_bool("check_export", _D.check_export, "Export to HF and compare greedy outputs with transformers.")
 WORKERS = flags.DEFINE_integer("workers", None, "Grader worker processes (default: all cores).")
 PROGRESS = flags.DEFINE_bool("progress", True, "Progress bars.")
+CONTROL = flags.DEFINE_bool("control", _D.control, "Question-blind control (training answers) in every report.")
+RL = flags.DEFINE_bool("rl", _D.rl, "Also GRPO and RFT from the SFT model, each sampled and reported.")
+RL_STEPS = flags.DEFINE_integer("rl_steps", _D.rl_steps, "GRPO steps (16 prompts x 8 samples each).")
+RFT_QUESTIONS = flags.DEFINE_integer("rft_questions", _D.rft_questions, "Training questions RFT samples.")
 
 
 def main(argv):
@@ -37,7 +42,8 @@ def main(argv):
         train_steps=TRAIN_STEPS.value, num_samples=NUM_SAMPLES.value, temperature=TEMPERATURE.value,
         max_new_tokens=MAX_NEW.value, scales=tuple(int(s) for s in SCALES.value),
         scale_num_samples=SCALE_SAMPLES.value, check_export=CHECK_EXPORT.value, workers=WORKERS.value,
-        progress=PROGRESS.value,
+        progress=PROGRESS.value, control=CONTROL.value, rl=RL.value, rl_steps=RL_STEPS.value,
+        rft_questions=RFT_QUESTIONS.value,
     )
     summary = run_demo(opts)
     r = summary["report"]
@@ -47,6 +53,16 @@ def main(argv):
           f"Pass@{r['n']} {r['pass_at_n']:.1%}")
     print(f"report: {os.path.join(report_dir, 'report.md')}")
     print(f"plots:  {os.path.join(report_dir, 'pass_at_k.png')}, {os.path.join(report_dir, 'accuracy_vs_steps.png')}")
+    if r.get("control_pass_at_n") is not None:
+        print(f"question-blind control: PassRatio {r['control_pass_ratio']:.1%} | "
+              f"Pass@{r['n']} {r['control_pass_at_n']:.1%}")
+    for name, run in summary.get("rl", {}).items():
+        if isinstance(run, dict) and "report" in run:
+            g = run["report"]
+            print(f"{name}: greedy {g['greedy_accuracy']:.1%} | PassRatio {g['pass_ratio']:.1%} | "
+                  f"Pass@{g['n']} {g['pass_at_n']:.1%}")
+    if "rl" in summary:
+        print(f"SFT vs RFT vs GRPO: {summary['rl']['plot']}")
     if "scaling" in summary:
         print(f"data scaling: {summary['scaling']['plot']}")
 

@@ -85,6 +85,14 @@ def test_short_run_learns_and_workdir_is_self_describing(data, tmp_path, compile
     again = tiny_config(data["train"], "", steps=1, init_from=hf_dir, compilation_cache_dir=compile_cache)
     train(again, str(tmp_path / "again"))
     assert read_metrics(str(tmp_path / "again"))[0]["loss"] < 0.6 * first
+    # init_from the training workdir itself (as GRPO and RFT rounds start from an SFT run): the
+    # compute dtype is the new run's, the params the workdir's (once, a TypeError: dtype given twice).
+    from mathjax.train.checkpoint import load_initial_model
+
+    config_, params, _ = load_initial_model(workdir, mesh, "float32", {"dtype": "bfloat16", "param_dtype": "float32",
+                                                                       "remat_policy": "none"})
+    assert (config_.dtype, config_.param_dtype) == ("bfloat16", "float32")
+    assert params["embed"]["embedding"].dtype.name == "float32"
 
 
 def test_resume_after_sigterm_and_sigkill_reproduces_losses(data, tmp_path, compile_cache):

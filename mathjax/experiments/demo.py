@@ -48,6 +48,16 @@ class DemoOptions:
     check_export: bool = True
     workers: int | None = None
     progress: bool = True
+    control: bool = True  # the question-blind guesser (training answers) in every report
+    # --rl: GRPO and RFT from the SFT model (mathjax.experiments.rl_demo).
+    rl: bool = False
+    rl_steps: int = 20
+    rl_prompts: int = 16
+    rl_learning_rate: float = 2e-4
+    rft_questions: int = 400
+    rft_samples: int = 8
+    rft_sft_steps: int = 100
+    rft_learning_rate: float = 3e-4
 
 
 def _write_json(path: str, obj: Any) -> None:
@@ -167,21 +177,26 @@ def greedy_accuracy(opts: DemoOptions, greedy_path: str) -> float:
     return sum(c[0] for c in correct) / max(1, len(correct))
 
 
-def grade(opts: DemoOptions, samples_path: str, greedy_path: str, report_dir: str) -> dict:
-    """Grader report plus greedy accuracy and the accuracy-vs-steps plot."""
+def grade(opts: DemoOptions, samples_path: str, greedy_path: str, report_dir: str,
+          control_answers: str | None = None) -> dict:
+    """Grader report (with the question-blind control of ``control_answers``), greedy accuracy, steps plot."""
     from mathjax import grader
     from mathjax.experiments.plots import plot_accuracy_vs_steps
 
     greedy = greedy_accuracy(opts, greedy_path)
     report = grader.evaluate(samples_path, report_dir, workers=opts.workers, extra={"greedy_accuracy": greedy},
-                             progress=opts.progress)
+                             progress=opts.progress, control_answers=control_answers)
     plot_accuracy_vs_steps(report, os.path.join(report_dir, "accuracy_vs_steps.png"), greedy_path)
     n = report["num_samples"] // max(1, report["num_questions"])
-    return {
+    out = {
         "report_dir": report_dir, "greedy_accuracy": greedy, "pass_ratio": report["pass_ratio"],
         "pass_at_1": report["pass_at_k"]["1"], f"pass_at_{n}": report["pass_at_k"][str(n)],
         "pass_at_n": report["pass_at_k"][str(n)], "n": n,
     }
+    if "control" in report:
+        out["control_pass_at_n"] = report["control"]["pass_at_k"].get(str(n))
+        out["control_pass_ratio"] = report["control"]["pass_ratio"]
+    return out
 
 
 def export_and_check(opts: DemoOptions, model_dir: str, hf_dir: str, records: list[dict], num_prompts: int = 4) -> dict:
@@ -256,13 +271,19 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = print) -> dict:
                                                         opts.num_samples, opts.temperature), sample_inputs)
     stages.run("greedy", lambda: sample_model(opts, sft_dir, records, os.path.join(work, "greedy.jsonl"), 1, 0.0),
                {**sample_inputs, "num_samples": 1, "temperature": 0.0})
+    control = data["train"] if opts.control else None
     graded = stages.run("grade", lambda: grade(opts, os.path.join(work, "samples.jsonl"),
-                                               os.path.join(work, "greedy.jsonl"), os.path.join(work, "report")),
-                        sample_inputs)
+                                               os.path.join(work, "greedy.jsonl"), os.path.join(work, "report"),
+                                               control), {**sample_inputs, "control": bool(control)})
     summary = {"workdir": work, "data": data, "sft": sft, "sampling": sampled, "report": graded}
     if opts.check_export:
         summary["export"] = stages.run("export", lambda: export_and_check(opts, sft_dir, os.path.join(work, "hf"),
                                                                           records), train_inputs)
+    if opts.rl:
+        from mathjax.experiments.rl_demo import run_rl_demo
+
+        summary["rl"] = run_rl_demo(opts, stages, data, tok_dir, sft_dir, records,
+                                    {**sample_inputs, "control": bool(control)}, log)
     if opts.scales:
         from mathjax.experiments.scaling import run_scaling
 

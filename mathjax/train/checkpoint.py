@@ -259,8 +259,13 @@ def load_initial_model(init_from: str, mesh: Mesh, param_dtype: str, numerics: d
     from mathjax.model import checkpoint as model_ckpt
 
     if is_workdir(init_from):
-        overrides = {k: v for k, v in numerics.items() if k != "param_dtype"}
-        return load_workdir_params(init_from, mesh, dtype=param_dtype, **overrides)
+        # `dtype` is load_workdir_params' own argument (the params' dtype); the compute
+        # dtype goes in as a config override under the same name, so it is set after.
+        overrides = {k: v for k, v in numerics.items() if k not in ("param_dtype", "dtype")}
+        config, params, tokenizer_path = load_workdir_params(init_from, mesh, dtype=param_dtype, **overrides)
+        if "dtype" in numerics:
+            config = config.replace(dtype=numerics["dtype"])
+        return config, params, tokenizer_path
     rest = {k: v for k, v in numerics.items() if k not in ("dtype", "param_dtype")}
     if paths.is_remote(init_from) and model_ckpt.is_mathjax_checkpoint(init_from):
         from mathjax.convert.hf import has_tokenizer

@@ -1,0 +1,157 @@
+"""``scripts/demo.py --rl``: the demo's SFT model continued by GRPO and, beside it, by RFT.
+
+Both start from the demo's SFT workdir and learn from the model's own samples
+on the procedural *training* questions, rewarded by the grader; both are then
+evaluated exactly as the SFT model was (N samples + a greedy pass on the same
+held-out questions, the same report). DeepSeekMath's observation is that RL
+raises greedy accuracy and PassRatio toward Pass@N while Pass@N moves little;
+the Pass@k plot puts the three models and the question-blind control side by side.
+
+* GRPO: ``configs/tiny_grpo.py`` (group of 8, one update per rollout) for
+  ``rl_steps`` steps of ``rl_prompts`` prompts.
+* RFT: ``rft_samples`` samples for ``rft_questions`` training questions, correct
+  and distinct paths kept (``mathjax.rl.rft``), then ``rft_sft_steps`` SFT steps
+  from the SFT model on that data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable
+
+from mathjax.experiments.demo import ROOT, grade, load_config_file, sample_model
+
+
+def _grpo(opts, train_file: str, sft_dir: str, workdir: str) -> dict:
+    from mathjax.rl.trainer import train_rl
+
+    c = load_config_file(os.path.join(ROOT, "configs", "tiny_grpo.py"))
+    c.init_from = sft_dir
+    c.data.train_files = train_file
+    c.data.template = opts.template
+    c.seed = opts.seed
+    c.steps = opts.rl_steps
+    c.seq_len = opts.seq_len
+    c.rl.prompts_per_step = opts.rl_prompts
+    c.rl.max_new_tokens = opts.max_new_tokens
+    c.rl.temperature = 1.0
+    c.optimizer.lr = opts.rl_learning_rate
+    c.checkpoint_every = max(5, opts.rl_steps // 2)
+    c.mesh = "data:1,fsdp:1,tensor:1"
+    result = train_rl(c, workdir)
+    if result.preempted:
+        raise SystemExit("GRPO stopped by SIGTERM; re-run the demo to resume it")
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    k = max(1, len(rows) // 4)
+    return {"workdir": workdir, "steps": len(rows),
+            "reward_first_quarter": sum(r["reward_mean"] for r in rows[:k]) / k,
+            "reward_last_quarter": sum(r["reward_mean"] for r in rows[-k:]) / k,
+            "step_seconds": sum(r["step_seconds"] for r in rows[1:]) / max(1, len(rows) - 1),
+            "rollout_tokens_per_sec": rows[-1]["rollout_tokens_per_sec"]}
+
+
+def _rft(opts, train_file: str, sft_dir: str, out_dir: str, tok_dir: str) -> dict:
+    from mathjax.rl.rft import RFTOptions, run_rft
+    from mathjax.train import trainer
+
+    subset = os.path.join(out_dir, "questions.jsonl")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(train_file) as f, open(subset, "w") as g:
+        for i, line in enumerate(f):
+            if i >= opts.rft_questions:
+                break
+            g.write(line)
+    data_dir = os.path.join(out_dir, "data")
+    run_rft(sft_dir, subset, data_dir, RFTOptions(
+        num_samples=opts.rft_samples, temperature=opts.temperature, template=opts.template,
+        max_new_tokens=opts.max_new_tokens, seed=opts.seed, batch_size=opts.sample_batch_size,
+        grade_workers=opts.workers))
+    with open(os.path.join(data_dir, "stats.json")) as f:
+        stats = json.load(f)
+    c = load_config_file(os.path.join(ROOT, "configs", "tiny.py"))
+    c.init_from = sft_dir
+    c.tokenizer = tok_dir
+    c.data.train_files = os.path.join(data_dir, "rft.jsonl")
+    c.data.template = opts.template
+    c.seed = opts.seed
+    c.steps = opts.rft_sft_steps
+    c.batch_size = opts.batch_size
+    c.seq_len = opts.seq_len
+    c.optimizer.lr = opts.rft_learning_rate
+    c.checkpoint_every = opts.rft_sft_steps
+    c.log_every = 10
+    train_dir = os.path.join(out_dir, "train")
+    result = trainer.train(c, train_dir, progress=False)
+    if result.preempted:
+        raise SystemExit("RFT fine-tuning stopped by SIGTERM; re-run the demo to resume it")
+    with open(os.path.join(data_dir, "rft.jsonl")) as f:
+        kept = sum(1 for _ in f)
+    return {"workdir": train_dir, "kept_paths": kept, "questions": opts.rft_questions,
+            "stats": {k: v for k, v in stats.items() if not isinstance(v, (list, dict))}}
+
+
+def plot_models(reports: dict[str, str], path: str) -> None:
+    """Pass@k and maj@k of each model's report.json (and its question-blind control if there) on one plot."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    control = None
+    for name, report_dir in reports.items():
+        with open(os.path.join(report_dir, "report.json")) as f:
+            r = json.load(f)
+        ks = sorted(int(k) for k in r["pass_at_k"])
+        line, = ax.plot(ks, [100 * r["pass_at_k"][str(k)] for k in ks], marker="o", label=f"{name}: Pass@k")
+        ax.axhline(100 * r.get("greedy_accuracy", 0.0), color=line.get_color(), linestyle=":", linewidth=1,
+                   label=f"{name}: greedy")
+        control = control or r.get("control")
+    if control:
+        ks = sorted(int(k) for k in control["pass_at_k"])
+        ax.plot(ks, [100 * control["pass_at_k"][str(k)] for k in ks], color="gray", linestyle="--",
+                label="question-blind control: Pass@k")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k (samples)")
+    ax.set_ylabel("% of held-out questions")
+    ax.set_title("SFT vs RFT vs GRPO")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_rl_demo(opts, stages, data: dict, tok_dir: str, sft_dir: str, records: list[dict], sample_inputs: dict,
+                log: Callable[[str], None] = print) -> dict[str, Any]:
+    """GRPO and RFT from the SFT model, each sampled, graded and reported like it (see the module docstring)."""
+    work = os.path.abspath(opts.workdir)
+    out: dict[str, Any] = {}
+    rl_inputs = {**sample_inputs, "rl_steps": opts.rl_steps, "rl_prompts": opts.rl_prompts,
+                 "rl_lr": opts.rl_learning_rate}
+    rft_inputs = {**sample_inputs, "rft_questions": opts.rft_questions, "rft_samples": opts.rft_samples,
+                  "rft_sft_steps": opts.rft_sft_steps, "rft_lr": opts.rft_learning_rate}
+    runs = {
+        "grpo": (rl_inputs, lambda: _grpo(opts, data["train"], sft_dir, os.path.join(work, "grpo"))),
+        "rft": (rft_inputs, lambda: _rft(opts, data["train"], sft_dir, os.path.join(work, "rft"), tok_dir)),
+    }
+    reports = {"SFT": os.path.join(work, "report")}
+    for name, (inputs, train) in runs.items():
+        trained = stages.run(name, train, inputs)
+        model_dir = trained["workdir"]
+        samples, greedy = os.path.join(work, f"{name}_samples.jsonl"), os.path.join(work, f"{name}_greedy.jsonl")
+        stages.run(f"{name}_sample", lambda: sample_model(opts, model_dir, records, samples, opts.num_samples,
+                                                          opts.temperature), inputs)
+        stages.run(f"{name}_greedy", lambda: sample_model(opts, model_dir, records, greedy, 1, 0.0), inputs)
+        report_dir = os.path.join(work, f"report_{name}")
+        control = data["train"] if opts.control else None
+        graded = stages.run(f"{name}_grade", lambda: grade(opts, samples, greedy, report_dir, control), inputs)
+        out[name] = {"train": trained, "report": graded}
+        reports[name.upper()] = report_dir
+        log(f"[{name}] greedy {graded['greedy_accuracy']:.1%} | PassRatio {graded['pass_ratio']:.1%} | "
+            f"Pass@{graded['n']} {graded['pass_at_n']:.1%}")
+    out["plot"] = os.path.join(work, "sft_rft_grpo_pass_at_k.png")
+    plot_models(reports, out["plot"])
+    return out
