@@ -41,3 +41,25 @@ def test_miniature_demo_runs_every_stage_and_resumes(tmp_path):
     again = run_demo(opts, log=lines.append)
     assert again["report"] == summary["report"]
     assert lines and all("already done" in line for line in lines), lines
+
+
+def test_miniature_rl_demo_reports_grpo_and_rft_beside_sft(tmp_path):
+    """--rl: GRPO and RFT continue the SFT model; each gets the same report, with the guessing control."""
+    from mathjax.experiments.demo import DemoOptions, run_demo
+
+    opts = DemoOptions(workdir=str(tmp_path / "demo"), num_train=300, num_test=4, train_max_steps=2,
+                       test_max_steps=3, vocab_size=400, train_steps=8, batch_size=8, seq_len=128,
+                       num_samples=4, max_new_tokens=24, sample_batch_size=16, check_export=False, workers=0,
+                       progress=False, rl=True, rl_steps=2, rl_prompts=4, rft_questions=8, rft_samples=4,
+                       rft_sft_steps=2)
+    summary = run_demo(opts, log=lambda line: None)
+    for name in ("grpo", "rft"):
+        report = json.load(open(os.path.join(summary["rl"][name]["report"]["report_dir"], "report.json")))
+        assert report["num_questions"] == 4 and report["num_samples"] == 16
+        assert "control" in report and "greedy_accuracy" in report
+    grpo = [json.loads(line) for line in open(os.path.join(opts.workdir, "grpo", "metrics.jsonl"))]
+    assert [r["step"] for r in grpo] == [1, 2] and all("reward_mean" in r for r in grpo)
+    assert summary["rl"]["rft"]["train"]["kept_paths"] >= 1  # at least the gold solutions
+    assert os.path.getsize(summary["rl"]["plot"]) > 0
+    sft_report = json.load(open(os.path.join(summary["report"]["report_dir"], "report.json")))
+    assert sft_report["control"]["pass_at_k"]["4"] >= sft_report["control"]["pass_ratio"]

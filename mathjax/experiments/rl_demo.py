@@ -38,7 +38,6 @@ def _grpo(opts, train_file: str, sft_dir: str, workdir: str) -> dict:
     c.rl.temperature = 1.0
     c.optimizer.lr = opts.rl_learning_rate
     c.checkpoint_every = max(5, opts.rl_steps // 2)
-    c.mesh = "data:1,fsdp:1,tensor:1"
     result = train_rl(c, workdir)
     if result.preempted:
         raise SystemExit("GRPO stopped by SIGTERM; re-run the demo to resume it")
