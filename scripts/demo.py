@@ -56,7 +56,7 @@ def main(argv):
     if r.get("control_pass_at_n") is not None:
         print(f"question-blind control: PassRatio {r['control_pass_ratio']:.1%} | "
               f"Pass@{r['n']} {r['control_pass_at_n']:.1%}")
-    for name, run in summary.get("rl", {}).items():
+    for name, run in summary.get("rl", {}).items():  # grpo, rft, gold_sft (RFT's control)
         if isinstance(run, dict) and "report" in run:
             g = run["report"]
             print(f"{name}: greedy {g['greedy_accuracy']:.1%} | PassRatio {g['pass_ratio']:.1%} | "

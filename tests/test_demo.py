@@ -53,7 +53,7 @@ def test_miniature_rl_demo_reports_grpo_and_rft_beside_sft(tmp_path):
                        progress=False, rl=True, rl_steps=2, rl_prompts=4, rft_questions=8, rft_samples=4,
                        rft_sft_steps=2)
     summary = run_demo(opts, log=lambda line: None)
-    for name in ("grpo", "rft"):
+    for name in ("grpo", "rft", "gold_sft"):  # gold_sft: RFT's control, the same SFT steps on gold solutions
         report = json.load(open(os.path.join(summary["rl"][name]["report"]["report_dir"], "report.json")))
         assert report["num_questions"] == 4 and report["num_samples"] == 16
         assert "control" in report and "greedy_accuracy" in report

@@ -12,6 +12,8 @@ the Pass@k plot puts the three models and the question-blind control side by sid
 * RFT: ``rft_samples`` samples for ``rft_questions`` training questions, correct
   and distinct paths kept (``mathjax.rl.rft``), then ``rft_sft_steps`` SFT steps
   from the SFT model on that data.
+* RFT's control (``gold_sft``): the same SFT steps on the same questions' gold
+  solutions alone, so a gain of RFT over it is its samples' doing.
 """
 
 from __future__ import annotations
@@ -51,28 +53,25 @@ def _grpo(opts, train_file: str, sft_dir: str, workdir: str) -> dict:
             "rollout_tokens_per_sec": rows[-1]["rollout_tokens_per_sec"]}
 
 
-def _rft(opts, train_file: str, sft_dir: str, out_dir: str, tok_dir: str) -> dict:
-    from mathjax.rl.rft import RFTOptions, run_rft
-    from mathjax.train import trainer
-
+def _first_questions(train_file: str, out_dir: str, count: int) -> str:
     subset = os.path.join(out_dir, "questions.jsonl")
     os.makedirs(out_dir, exist_ok=True)
     with open(train_file) as f, open(subset, "w") as g:
         for i, line in enumerate(f):
-            if i >= opts.rft_questions:
+            if i >= count:
                 break
             g.write(line)
-    data_dir = os.path.join(out_dir, "data")
-    run_rft(sft_dir, subset, data_dir, RFTOptions(
-        num_samples=opts.rft_samples, temperature=opts.temperature, template=opts.template,
-        max_new_tokens=opts.max_new_tokens, seed=opts.seed, batch_size=opts.sample_batch_size,
-        grade_workers=opts.workers))
-    with open(os.path.join(data_dir, "stats.json")) as f:
-        stats = json.load(f)
+    return subset
+
+
+def _sft_from(opts, sft_dir: str, tok_dir: str, train_file: str, workdir: str) -> None:
+    """``rft_sft_steps`` SFT steps from the SFT model on ``train_file`` (RFT's data, or its control's)."""
+    from mathjax.train import trainer
+
     c = load_config_file(os.path.join(ROOT, "configs", "tiny.py"))
     c.init_from = sft_dir
     c.tokenizer = tok_dir
-    c.data.train_files = os.path.join(data_dir, "rft.jsonl")
+    c.data.train_files = train_file
     c.data.template = opts.template
     c.seed = opts.seed
     c.steps = opts.rft_sft_steps
@@ -81,10 +80,32 @@ def _rft(opts, train_file: str, sft_dir: str, out_dir: str, tok_dir: str) -> dic
     c.optimizer.lr = opts.rft_learning_rate
     c.checkpoint_every = opts.rft_sft_steps
     c.log_every = 10
-    train_dir = os.path.join(out_dir, "train")
-    result = trainer.train(c, train_dir, progress=False)
+    result = trainer.train(c, workdir, progress=False)
     if result.preempted:
-        raise SystemExit("RFT fine-tuning stopped by SIGTERM; re-run the demo to resume it")
+        raise SystemExit("fine-tuning stopped by SIGTERM; re-run the demo to resume it")
+
+
+def _gold_only(opts, train_file: str, sft_dir: str, out_dir: str, tok_dir: str) -> dict:
+    """RFT's control: the same SFT steps on the same questions' gold solutions, no sampled paths."""
+    subset = _first_questions(train_file, out_dir, opts.rft_questions)
+    train_dir = os.path.join(out_dir, "train")
+    _sft_from(opts, sft_dir, tok_dir, subset, train_dir)
+    return {"workdir": train_dir, "questions": opts.rft_questions}
+
+
+def _rft(opts, train_file: str, sft_dir: str, out_dir: str, tok_dir: str) -> dict:
+    from mathjax.rl.rft import RFTOptions, run_rft
+
+    subset = _first_questions(train_file, out_dir, opts.rft_questions)
+    data_dir = os.path.join(out_dir, "data")
+    run_rft(sft_dir, subset, data_dir, RFTOptions(
+        num_samples=opts.rft_samples, temperature=opts.temperature, template=opts.template,
+        max_new_tokens=opts.max_new_tokens, seed=opts.seed, batch_size=opts.sample_batch_size,
+        grade_workers=opts.workers))
+    with open(os.path.join(data_dir, "stats.json")) as f:
+        stats = json.load(f)
+    train_dir = os.path.join(out_dir, "train")
+    _sft_from(opts, sft_dir, tok_dir, os.path.join(data_dir, "rft.jsonl"), train_dir)
     with open(os.path.join(data_dir, "rft.jsonl")) as f:
         kept = sum(1 for _ in f)
     return {"workdir": train_dir, "kept_paths": kept, "questions": opts.rft_questions,
@@ -115,12 +136,15 @@ def plot_models(reports: dict[str, str], path: str) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("k (samples)")
     ax.set_ylabel("% of held-out questions")
-    ax.set_title("SFT vs RFT vs GRPO")
+    ax.set_title("SFT vs RFT (and its control) vs GRPO")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+_LABELS = {"grpo": "GRPO", "rft": "RFT", "gold_sft": "RFT control (SFT on gold only)"}
 
 
 def run_rl_demo(opts, stages, data: dict, tok_dir: str, sft_dir: str, records: list[dict], sample_inputs: dict,
@@ -135,6 +159,9 @@ def run_rl_demo(opts, stages, data: dict, tok_dir: str, sft_dir: str, records: l
     runs = {
         "grpo": (rl_inputs, lambda: _grpo(opts, data["train"], sft_dir, os.path.join(work, "grpo"))),
         "rft": (rft_inputs, lambda: _rft(opts, data["train"], sft_dir, os.path.join(work, "rft"), tok_dir)),
+        # RFT's control: does the self-generated data add anything to more SFT on the same questions?
+        "gold_sft": (rft_inputs, lambda: _gold_only(opts, data["train"], sft_dir, os.path.join(work, "gold_sft"),
+                                                    tok_dir)),
     }
     reports = {"SFT": os.path.join(work, "report")}
     for name, (inputs, train) in runs.items():
@@ -148,7 +175,7 @@ def run_rl_demo(opts, stages, data: dict, tok_dir: str, sft_dir: str, records: l
         control = data["train"] if opts.control else None
         graded = stages.run(f"{name}_grade", lambda: grade(opts, samples, greedy, report_dir, control), inputs)
         out[name] = {"train": trained, "report": graded}
-        reports[name.upper()] = report_dir
+        reports[_LABELS[name]] = report_dir
         log(f"[{name}] greedy {graded['greedy_accuracy']:.1%} | PassRatio {graded['pass_ratio']:.1%} | "
             f"Pass@{graded['n']} {graded['pass_at_n']:.1%}")
     out["plot"] = os.path.join(work, "sft_rft_grpo_pass_at_k.png")
