@@ -172,7 +172,9 @@ def _tagged(output: str, tag: str) -> str:
 def test_sigterm_to_one_process_saves_the_same_step_on_all(tmp_path):
     tokenizer = make_tokenizer(str(tmp_path / "tok"))
     train = write_jsonl(tmp_path / "train.jsonl", arithmetic_records(160))
-    steps = 16  # the processes agree on a step a few past the notice (step 5 or 6 here)
+    # The processes agree on a step a few past the notice (step 5 or 6 on an idle host); on a loaded
+    # host the notice took 14 steps to arrive once, so the run is long enough to keep that step inside it.
+    steps = 48
     spec = {"data.train_files": train, "tokenizer": tokenizer, "steps": steps, "checkpoint_every": 0,
             "seed": 3, "compilation_cache_dir": str(tmp_path / "jax_cache")}
     workdir = str(tmp_path / "run")
