@@ -186,11 +186,7 @@ def _dry_run():
     except (RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
-    fit_check.print_reports(reports)
-    for report in reports:
-        print(report.verdict(), flush=True)
-    if any(report.fits is False for report in reports):
-        sys.exit(1)
+    fit_check.print_verdicts_and_exit(reports)
 
 
 if __name__ == "__main__":

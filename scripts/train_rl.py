@@ -63,7 +63,7 @@ def main(argv):
 def _dry_run():
     from mathjax.sample import SamplingRules
     from mathjax.sample.fit_check import sample_fit_check
-    from mathjax.train.fit_check import GiB, print_reports, train_fit_check, train_model_config
+    from mathjax.train.fit_check import GiB, print_verdicts_and_exit, train_fit_check, train_model_config
 
     config = _CONFIG.value
     rl = config.rl
@@ -79,11 +79,7 @@ def _dry_run():
         rules=SamplingRules(temperature=rl.temperature, top_p=rl.top_p, top_k=rl.top_k), device_memory=memory)
     print("update step: the SFT step's shapes (fused loss); the RL loss also holds [rows, seq_len, vocab] "
           "float32 logits for the ratio and entropy", flush=True)
-    print_reports(reports)
-    for report in reports:
-        print(report.verdict(), flush=True)
-    if any(report.fits is False for report in reports):
-        sys.exit(1)
+    print_verdicts_and_exit(reports)
 
 
 if __name__ == "__main__":

@@ -260,14 +260,16 @@ def _row_values(p: jax.Array, v: jax.Array) -> jax.Array:
     return jnp.einsum("...ms,...sd->...md", p, v, preferred_element_type=jnp.float32)
 
 
-def _row_prefix_lengths(ctx: SharedPrefixContext) -> jax.Array:
-    """[G, R] prompt length each row reads: its group's, or its own buffer's (a select, no gather)."""
-    g, r = ctx.tail_lengths.shape
-    if ctx.row_buffer is None:
-        return jnp.broadcast_to(ctx.prefix_lengths[:, None], (g, r))
-    nb = ctx.prefix_lengths.shape[1]
-    pick = ctx.row_buffer[:, :, None] == jnp.arange(nb)
-    return jnp.sum(jnp.where(pick, ctx.prefix_lengths[:, None, :], 0), axis=-1)
+def row_prefix_lengths(prefix_lengths: jax.Array, row_buffer: jax.Array | None, rows: int) -> jax.Array:
+    """[G, R] prompt length each row reads: its group's ([G]), or its buffer's ([G, NB] by row_buffer [G, R]).
+
+    A select over the buffers, not indexing: indexing by a traced buffer id is a
+    gather the partitioner answers with an all-gather on the slot-split axis.
+    """
+    if row_buffer is None:
+        return jnp.broadcast_to(prefix_lengths[:, None], (prefix_lengths.shape[0], rows))
+    pick = row_buffer[:, :, None] == jnp.arange(prefix_lengths.shape[1])
+    return jnp.sum(jnp.where(pick, prefix_lengths[:, None, :], 0), axis=-1)
 
 
 def segmented_prefix_attention(
@@ -306,7 +308,7 @@ def segmented_prefix_attention(
     # row can move on to the group's next question while its neighbours finish
     # the previous one. Each buffer is still read once per group, never per row.
     nb = pk.shape[0] // g
-    row_prefix_len = _row_prefix_lengths(ctx)  # [G, R]
+    row_prefix_len = row_prefix_lengths(ctx.prefix_lengths, ctx.row_buffer, r)  # [G, R]
     s_pre = jnp.einsum("grkmd,gbkpd->grkmbp", qh, pk.reshape(g, nb, kvh, p_len, d),
                        preferred_element_type=jnp.float32)
     key_pos = jnp.arange(p_len)

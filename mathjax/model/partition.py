@@ -22,6 +22,15 @@ def param_shardings(config: ModelConfig, mesh: Mesh) -> llama.Params:
     )
 
 
+def layer_param_shardings(config: ModelConfig, mesh: Mesh) -> llama.Params:
+    """Shardings of ``llama.unstack_layers(params)``: each layer's specs without the (never split) ``layers`` axis."""
+    from jax.sharding import PartitionSpec
+
+    shard = param_shardings(config, mesh)
+    layer = jax.tree_util.tree_map(lambda s: NamedSharding(mesh, PartitionSpec(*tuple(s.spec)[1:])), shard["layers"])
+    return {**shard, "layers": tuple(layer for _ in range(config.num_layers))}
+
+
 def abstract_sharded_params(config: ModelConfig, mesh: Mesh, dtype=None) -> llama.Params:
     """ShapeDtypeStructs carrying the target shardings (for orbax restore and AOT compiles)."""
     shapes = llama.abstract_params(config)

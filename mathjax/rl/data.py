@@ -50,9 +50,11 @@ def read_records(files: str, question_field: str = "question", answer_field: str
 def step_records(records: list[dict], step: int, per_step: int, seed: int) -> list[dict]:
     """The prompts of rollout step ``step`` (see the module docstring)."""
     n = len(records)
+    orders: dict[int, np.ndarray] = {}  # a step spans at most a few epochs: draw each once
     out = []
     for k in range(step * per_step, (step + 1) * per_step):
         epoch, index = divmod(k, n)
-        order = np.random.default_rng([seed, epoch]).permutation(n)
-        out.append(records[int(order[index])])
+        if epoch not in orders:
+            orders[epoch] = np.random.default_rng([seed, epoch]).permutation(n)
+        out.append(records[int(orders[epoch][index])])
     return out

@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mathjax.sample.sampling import log_probs_at
+
 ADVANTAGES = ("grpo", "drgrpo")
 AGGREGATIONS = ("sequence", "token", "constant")
 
@@ -124,9 +126,6 @@ def token_logprobs(logits: jax.Array, targets: jax.Array, temperature: float = 1
     from (before top-k/top-p). The target is picked with an iota mask: the
     vocabulary may be split over ``tensor``.
     """
-    scaled = logits.astype(jnp.float32) / temperature
-    logz = jax.nn.logsumexp(scaled, axis=-1, keepdims=True)
-    logp_all = scaled - logz
-    picked = jnp.sum(jnp.where(jnp.arange(scaled.shape[-1]) == targets[..., None], logp_all, 0.0), axis=-1)
+    picked, logp_all = log_probs_at(logits, targets, temperature)
     entropy = -jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1)
     return picked, entropy

@@ -18,14 +18,14 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
 from mathjax.api import Model
 from mathjax.data.templates import get_template
 from mathjax.data.tokenize import encode_prompt
 from mathjax.model import llama
 from mathjax.model.config import ModelConfig
-from mathjax.model.partition import param_shardings
+from mathjax.model.partition import layer_param_shardings
 from mathjax.rl import grpo
 from mathjax.rl.rewards import combined_reward
 from mathjax.sample import Sampler, SamplingRules
@@ -65,9 +65,7 @@ class Rollout:
 
 def make_policy_view(config: ModelConfig, mesh: Mesh):
     """jit(params) -> per-layer params in the compute dtype, sharded as the sampler wants."""
-    shard = param_shardings(config, mesh)
-    layer = jax.tree_util.tree_map(lambda s: NamedSharding(mesh, PartitionSpec(*tuple(s.spec)[1:])), shard["layers"])
-    out = {**shard, "layers": tuple(layer for _ in range(config.num_layers))}
+    out = layer_param_shardings(config, mesh)
     dtype = jnp.dtype(config.dtype)
 
     def view(params):

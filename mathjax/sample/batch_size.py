@@ -47,8 +47,9 @@ def resident_bytes(params) -> int:
 
 def device_memory_bytes() -> int | None:
     """The first local device's memory limit, or None where the backend reports none (CPU)."""
-    stats = jax.local_devices()[0].memory_stats() if hasattr(jax.local_devices()[0], "memory_stats") else None
-    return int(stats["bytes_limit"]) if stats and "bytes_limit" in stats else None
+    from mathjax.train.fit_check import device_memory_limit
+
+    return device_memory_limit(jax.local_devices()[0])
 
 
 def auto_batch_size(

@@ -26,11 +26,11 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mathjax.model import llama
-from mathjax.model.attention import SharedPrefixContext
+from mathjax.model.attention import SharedPrefixContext, row_prefix_lengths
 from mathjax.model.config import ModelConfig
 from mathjax.parallel.rules import activate
 from mathjax.sample.cache import CacheLayout, cache_shardings, row_sharding, window
-from mathjax.sample.sampling import SamplingRules, sample_tokens
+from mathjax.sample.sampling import SamplingRules, log_probs_at, sample_tokens
 
 RUNNING, EOS, LENGTH = 0, 1, 2  # finish codes written by the loop
 
@@ -75,18 +75,6 @@ def row_keys(seed_key: jax.Array, question_hash: jax.Array, sample_index: jax.Ar
     return jax.vmap(one)(question_hash, sample_index, step)
 
 
-def token_logprobs(logits: jax.Array, tokens: jax.Array, temperature: float) -> jax.Array:
-    """[B, V] logits, [B] tokens -> [B] float32 log softmax(logits / temperature)[token].
-
-    The token is picked with an iota mask, not a gather: the vocabulary may be
-    split over ``tensor``.
-    """
-    scaled = logits.astype(jnp.float32) / temperature
-    norm = jax.nn.logsumexp(scaled, axis=-1)
-    picked = jnp.sum(jnp.where(jnp.arange(scaled.shape[-1]) == tokens[:, None], scaled, 0.0), axis=-1)
-    return picked - norm
-
-
 def row_state_shardings(mesh: Mesh, layout: CacheLayout) -> RowState:
     rows = row_sharding(mesh, layout)
     return RowState(
@@ -117,10 +105,7 @@ def make_decode_fn(
         limit = window(layout, num_segments)
         seed_key = jax.random.wrap_key_data(seed_data)
         ctx_buffer = state.row_buffer.reshape(g, r)
-        # Per-row prompt length from the row's buffer: an elementwise select on the
-        # slot-split axis (indexing would be a gather the partitioner all-gathers).
-        pick = ctx_buffer[:, :, None] == jnp.arange(layout.buffers)
-        row_prefix = jnp.sum(jnp.where(pick, state.prefix_lengths[:, None, :], 0), axis=-1).reshape(b)
+        row_prefix = row_prefix_lengths(state.prefix_lengths, ctx_buffer, r).reshape(b)
 
         def cond(carry):
             step, _, st, finished, _, _, _ = carry
@@ -146,7 +131,7 @@ def make_decode_fn(
             # Column `step` of every row: a slice update along the unsplit axis, local per device.
             recent = jax.lax.dynamic_update_slice_in_dim(recent, token[:, None], step, axis=1)
             if logprobs:
-                lp = token_logprobs(logits[:, 0], token, rules.temperature or 1.0)
+                lp = log_probs_at(logits[:, 0], token, rules.temperature or 1.0)[0]
                 recent_lp = jax.lax.dynamic_update_slice_in_dim(recent_lp, lp[:, None], step, axis=1)
             lengths = st.lengths + st.active.astype(jnp.int32)
             if ignore_eos:

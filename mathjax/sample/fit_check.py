@@ -18,7 +18,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mathjax.model import llama
 from mathjax.model.config import ModelConfig, get_preset
-from mathjax.model.partition import param_shardings
+from mathjax.model.partition import layer_param_shardings
 from mathjax.parallel.hlo import format_bytes
 from mathjax.parallel.mesh import make_mesh
 from mathjax.train.fit_check import (
@@ -37,18 +37,10 @@ def sample_model_config(model: str, dtype: str = "float32") -> ModelConfig:
     return base.replace(dtype=dtype, param_dtype=dtype)
 
 
-def _layer_shardings(stacked: NamedSharding) -> NamedSharding:
-    # unstack_layers drops the leading `layers` axis (never sharded: it is scanned over).
-    return NamedSharding(stacked.mesh, PartitionSpec(*tuple(stacked.spec)[1:]))
-
-
 def abstract_layer_params(config: ModelConfig, mesh: Mesh) -> llama.Params:
     """Per-layer sharded ShapeDtypeStructs, as ``llama.unstack_layers`` gives the sampler."""
     shapes = jax.eval_shape(llama.unstack_layers, llama.abstract_params(config))
-    shard = param_shardings(config, mesh)
-    layer = jax.tree_util.tree_map(_layer_shardings, shard["layers"])
-    shardings = {**shard, "layers": tuple(layer for _ in range(config.num_layers))}
-    return _with_shardings(shapes, shardings)
+    return _with_shardings(shapes, layer_param_shardings(config, mesh))
 
 
 def sample_fit_check(

@@ -122,6 +122,19 @@ def row_uniforms(keys: jax.Array) -> jax.Array:
     return jax.vmap(lambda k: jax.random.uniform(k, (), jnp.float32))(keys)
 
 
+def log_probs_at(logits: jax.Array, tokens: jax.Array, temperature: float = 1.0) -> tuple[jax.Array, jax.Array]:
+    """``[..., V]`` logits, ``[...]`` tokens -> (float32 log-probs of the tokens, all log-probs ``[..., V]``).
+
+    Under softmax(logits / temperature), the distribution drawn from before
+    top-k/top-p (what an RL trainer recomputes). The token is picked with an
+    iota mask, not a gather: the vocabulary may be split over ``tensor``.
+    """
+    scaled = logits.astype(jnp.float32) / temperature
+    log_probs = scaled - jax.nn.logsumexp(scaled, axis=-1, keepdims=True)
+    picked = jnp.sum(jnp.where(jnp.arange(scaled.shape[-1]) == tokens[..., None], log_probs, 0.0), axis=-1)
+    return picked, log_probs
+
+
 def sample_tokens(logits: jax.Array, keys: jax.Array, rules: SamplingRules) -> jax.Array:
     """Draws one token per row: logits [B, V] (float32), keys [B] -> int32 [B]."""
     logits = logits.astype(jnp.float32)

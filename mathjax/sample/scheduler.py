@@ -99,6 +99,7 @@ class Run:
         self.done_count = [0] * len(prompts)
         self.results: dict[int, list] = {}
         self.next_question = 0
+        self.assigned = 0  # samples handed to rows so far
         self.to_prefill: list[int] = []  # flat buffer indices g * NB + b
         self.to_finalize: list[tuple[int, int, list[int], str, list[float]]] = []
         self.in_flight = None
@@ -114,6 +115,7 @@ class Run:
         self.row_q[row] = q
         self.row_sample[row] = self.next_sample[q]
         self.next_sample[q] += 1
+        self.assigned += 1
         self.buf_readers[g, buf] += 1
         self.row_buffer[row] = buf
         self.row_ids[row] = []
@@ -215,7 +217,7 @@ class Run:
         """Starts a decode call on the current row state (returns before the device is done)."""
         s = self.s
         t = time.perf_counter()
-        pending = any(self.next_sample[q] < self.n for q in range(len(self.prompts)))
+        pending = self.assigned < len(self.prompts) * self.n
         b = self.layout.batch
         exit_after = max(1, int(b * s.refill_fraction)) if pending else b + 1
         longest = int(self.lengths[self.active].max())

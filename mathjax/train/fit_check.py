@@ -456,6 +456,17 @@ def train_fit_check(config, mesh: Mesh | str | None = None, device_memory: int |
     )
 
 
+def print_verdicts_and_exit(reports: Sequence[FitReport]) -> None:
+    """Prints the reports and one verdict line each; exits 1 when one does not fit (the scripts' --dry_run)."""
+    import sys
+
+    print_reports(reports)
+    for report in reports:
+        print(report.verdict(), flush=True)
+    if any(report.fits is False for report in reports):
+        sys.exit(1)
+
+
 def print_reports(reports: Sequence[FitReport]) -> None:
     """Prints each report's table (stdout: it is the command's result)."""
     for report in reports:
