@@ -158,7 +158,7 @@ def sample_model(opts: DemoOptions, model_dir: str, records: list[dict], output:
     from mathjax.sample import runner
     from mathjax.sample.sampling import SamplingRules
 
-    model = mathjax.load(model_dir)
+    model = mathjax.load(model_dir).for_sampling()  # per-layer weights, held once
     result = runner.run(
         model, model.tokenizer(), records, output, num_samples=num_samples,
         rules=SamplingRules(temperature=temperature), template=opts.template,
@@ -206,7 +206,7 @@ def export_and_check(opts: DemoOptions, model_dir: str, hf_dir: str, records: li
     from mathjax.sample.sampler import Sampler
     from mathjax.sample.sampling import SamplingRules
 
-    model = mathjax.load(model_dir)
+    model = mathjax.load(model_dir)  # stacked: save_hf needs them (the sampler copies, a tiny model)
     model.save_hf(hf_dir)
     result = {"hf_dir": hf_dir, "checked": False}
     try:
