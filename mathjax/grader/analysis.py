@@ -114,3 +114,56 @@ def error_breakdown(results) -> dict:
         "correct_samples": correct_n,
         "correct_with_arithmetic_slip": correct_slip,
     }
+
+
+def correct_reasons(results) -> dict:
+    """Correct samples split by their arithmetic: right for the right reasons, or right by luck.
+
+    ``all_equations_right``: the arithmetic checker found equations and every
+    one is right; ``wrong_equation``: the final answer is right although some
+    equation is wrong (a slip that cancelled out, or an answer not derived from
+    the work: right by luck); ``no_equation``: nothing to check.
+    """
+    right = luck = none = 0
+    for r in results:
+        if r.slips is None or r.equations is None:
+            continue
+        for ok, slip, n in zip(r.correct, r.slips, r.equations):
+            if not ok:
+                continue
+            if n == 0:
+                none += 1
+            elif slip:
+                luck += 1
+            else:
+                right += 1
+    total = right + luck + none
+    share = (lambda x: x / total) if total else (lambda x: 0.0)
+    return {"correct_samples": total, "all_equations_right": right, "wrong_equation": luck, "no_equation": none,
+            "all_equations_right_share": share(right), "wrong_equation_share": share(luck)}
+
+
+FIRST_WRONG_BINS = 5
+
+
+def first_wrong_positions(results) -> dict:
+    """Where the first wrong equation sits, as a share of the way through the checked equations.
+
+    Position ``i / n`` for the first wrong equation ``i`` (0-based) of ``n``: 0 is
+    the first equation; a solution's last equation sits at ``(n - 1) / n``.
+    Counts in ``FIRST_WRONG_BINS`` equal bins of [0, 1), over all samples
+    (right or wrong) with a wrong equation. The paper's reading: errors that
+    start late are slips in long chains, early ones misreadings of the question.
+    """
+    bins = [0] * FIRST_WRONG_BINS
+    for r in results:
+        if r.first_wrong is None or r.equations is None:
+            continue
+        for first, n in zip(r.first_wrong, r.equations):
+            if first is None or not n:
+                continue
+            bins[min(FIRST_WRONG_BINS - 1, int(FIRST_WRONG_BINS * first / n))] += 1
+    total = sum(bins)
+    return {"samples": total, "bins": [
+        {"from": i / FIRST_WRONG_BINS, "to": (i + 1) / FIRST_WRONG_BINS, "samples": c,
+         "share": c / total if total else 0.0} for i, c in enumerate(bins)]}

@@ -20,7 +20,8 @@ import dataclasses
 import re
 from fractions import Fraction
 
-__all__ = ["ArithmeticCheck", "check_arithmetic", "has_arithmetic_slip", "slip_flags"]
+__all__ = ["ArithmeticCheck", "ArithmeticProfile", "arithmetic_profile", "check_arithmetic", "has_arithmetic_slip",
+           "slip_flags"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,16 +352,42 @@ def has_arithmetic_slip(text: str, *, rounding: bool = False) -> bool:
     return any(not c.ok for c in check_arithmetic(text, rounding=rounding))
 
 
-def slip_flags(text: str) -> tuple[bool, bool]:
-    """(exact slip, slip even when rounded decimals are accepted), in one pass."""
+@dataclasses.dataclass(frozen=True)
+class ArithmeticProfile:
+    """What the checker found in one solution.
+
+    Attributes:
+      slip: some equation is wrong (exactly).
+      slip_rounding: some equation is wrong even when rounded decimals are accepted.
+      equations: equations checked.
+      first_wrong: 0-based index (among the checked equations, in text order) of
+        the first exactly-wrong one; None when all are right.
+    """
+
+    slip: bool
+    slip_rounding: bool
+    equations: int
+    first_wrong: int | None
+
+
+def arithmetic_profile(text: str) -> ArithmeticProfile:
+    """The checker's findings for ``text`` in one pass (see :class:`ArithmeticProfile`)."""
     exact_slip = rounded_slip = False
-    for c in check_arithmetic(text, rounding=False):
+    first_wrong = None
+    checks = check_arithmetic(text, rounding=False)
+    for i, c in enumerate(checks):
         if not c.ok:
-            exact_slip = True
+            if first_wrong is None:
+                first_wrong, exact_slip = i, True
             if c.actual is None or not _rounds_to(c.actual, _claim_text(c.expression), c.claimed):
                 rounded_slip = True
-                break
-    return exact_slip, rounded_slip
+    return ArithmeticProfile(exact_slip, rounded_slip, len(checks), first_wrong)
+
+
+def slip_flags(text: str) -> tuple[bool, bool]:
+    """(exact slip, slip even when rounded decimals are accepted), in one pass."""
+    p = arithmetic_profile(text)
+    return p.slip, p.slip_rounding
 
 
 def _claim_text(expression: str) -> str:

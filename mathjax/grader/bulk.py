@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from mathjax.grader import pool as pool_lib
 from mathjax.grader.analysis import count_steps
 from mathjax.grader.api import DEFAULT_TIMEOUT, slow_compare_job
-from mathjax.grader.arithmetic import slip_flags
+from mathjax.grader.arithmetic import arithmetic_profile
 from mathjax.grader.equiv import Verdict, compare
 from mathjax.grader.keys import answer_key
 from mathjax.grader.extract import extract_answer
@@ -61,6 +61,9 @@ class QuestionResult:
       sample_steps: reasoning steps counted in each sample.
       slips, slips_rounding: per sample, an arithmetic slip (exact / allowing
         rounded decimals); None when the analysis was off.
+      equations, first_wrong: per sample, the equations the arithmetic checker
+        checked and the index of the first wrong one (None: all right); None
+        when the analysis was off.
       finish_reasons: the sampler's finish reason per sample.
       status: "ok", or why the question could not be graded (all False then).
       outcomes: counts of unusual comparison outcomes (oversize, timeout, ...).
@@ -78,6 +81,8 @@ class QuestionResult:
     sample_steps: list | None = None
     slips: list | None = None
     slips_rounding: list | None = None
+    equations: list | None = None
+    first_wrong: list | None = None
     finish_reasons: list | None = None
     status: str = "ok"
     outcomes: dict = dataclasses.field(default_factory=dict)
@@ -137,9 +142,11 @@ def _prepare_question(index: int, record: dict, opts: _Options) -> dict:
         "sample_steps": [count_steps(t) for t in texts],
     }
     if opts.analyses:
-        flags = [slip_flags(t) for t in texts]
-        out["slips"] = [f[0] for f in flags]
-        out["slips_rounding"] = [f[1] for f in flags]
+        profiles = [arithmetic_profile(t) for t in texts]
+        out["slips"] = [p.slip for p in profiles]
+        out["slips_rounding"] = [p.slip_rounding for p in profiles]
+        out["equations"] = [p.equations for p in profiles]
+        out["first_wrong"] = [p.first_wrong for p in profiles]
     return out
 
 
@@ -313,6 +320,8 @@ def _assemble(q: dict, slow: dict) -> QuestionResult:
         sample_steps=q["sample_steps"],
         slips=q.get("slips"),
         slips_rounding=q.get("slips_rounding"),
+        equations=q.get("equations"),
+        first_wrong=q.get("first_wrong"),
         finish_reasons=q["finish_reasons"],
         outcomes=dict(outcomes),
     )

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Mapping
 
-from mathjax.grader.analysis import accuracy_by_steps, error_breakdown
+from mathjax.grader.analysis import accuracy_by_steps, correct_reasons, error_breakdown, first_wrong_positions
 from mathjax.grader.api import DEFAULT_TIMEOUT
 from mathjax.grader.bulk import grade_run
 from mathjax.grader.control import CONTROL_LABEL, control_metrics, load_answer_distribution
@@ -111,6 +111,23 @@ def _markdown(r: dict) -> str:
             f"{_pct(err['other_share'])} | {_pct(err['arithmetic_share_rounding'])} |",
             "",
         ]
+    why = r.get("correct_reasons")
+    if why and why.get("correct_samples"):
+        lines += [
+            "## Correct samples: right for the right reasons, or by luck",
+            "",
+            "| correct samples | every equation right | some equation wrong (right by luck) | no equation |",
+            "|---:|---:|---:|---:|",
+            f"| {why['correct_samples']} | {why['all_equations_right']} ({_pct(why['all_equations_right_share'])}%) | "
+            f"{why['wrong_equation']} ({_pct(why['wrong_equation_share'])}%) | {why['no_equation']} |",
+            "",
+        ]
+    first = r.get("first_wrong_equation")
+    if first and first.get("samples"):
+        lines += ["## Position of the first wrong equation (share of the way through a sample's equations)", "",
+                  "| position | samples | share (%) |", "|---|---:|---:|"]
+        lines += [f"| [{b['from']:.1f}, {b['to']:.1f}) | {b['samples']} | {_pct(b['share'])} |" for b in first["bins"]]
+        lines.append("")
     outcomes = r.get("grading_outcomes")
     if outcomes:
         lines += ["## Grading outcomes", "", "| outcome | distinct answers |", "|---|---:|"]
@@ -282,6 +299,8 @@ def evaluate(
     metrics["accuracy_by_steps"] = accuracy_by_steps(results)
     if analyses:
         metrics["errors"] = error_breakdown(results)
+        metrics["correct_reasons"] = correct_reasons(results)
+        metrics["first_wrong_equation"] = first_wrong_positions(results)
     metrics["grading_seconds"] = round(t_grade, 3)
     metrics["grading_config"] = {"timeout": timeout, "fallback": fallback, "workers": workers}
     control = None

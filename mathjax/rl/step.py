@@ -19,6 +19,7 @@ from mathjax.model import llama
 from mathjax.model.config import ModelConfig
 from mathjax.parallel.rules import activate, logical_to_spec
 from mathjax.rl import grpo
+from mathjax.train.fused_loss import _logits, _merge, _split
 from mathjax.train.state import TrainState, replicated, state_shardings
 
 BATCH_KEYS = ("tokens", "targets", "mask", "old_logp", "ref_logp", "advantages", "weight")
@@ -29,19 +30,71 @@ def row_sharding(mesh: Mesh, shape: tuple[int, ...]) -> NamedSharding:
     return NamedSharding(mesh, logical_to_spec(names, shape, mesh))
 
 
+# Bytes of float32 logits one chunk of the log-prob computation may hold per device.
+LOGITS_BYTES_PER_DEVICE = 512 * 1024**2
+
+
+def logprob_chunk(rows: int, seq_len: int, vocab: int, row_shards: int = 1,
+                  budget: int = LOGITS_BYTES_PER_DEVICE) -> int:
+    """Largest divisor of ``seq_len`` whose ``[rows / row_shards, chunk, vocab]`` float32 logits fit ``budget``."""
+    per_position = max(1, -(-rows // max(1, row_shards))) * vocab * 4
+    best = 1
+    for c in range(1, seq_len + 1):
+        if seq_len % c == 0 and c * per_position <= budget:
+            best = c
+    return best
+
+
+def chunked_token_logprobs(x: jax.Array, w: jax.Array, targets: jax.Array, temperature: float,
+                           chunk: int) -> tuple[jax.Array, jax.Array]:
+    """``([N, T] log-probs of targets, [N, T] entropies)`` of ``softmax(x @ w / temperature)``, float32.
+
+    Over sequence chunks of ``chunk`` positions, each rematerialised in the
+    backward pass: only one ``[N, chunk, V]`` block of logits exists at a time
+    (the full ``[N, T, V]`` float32 logits of a 1.5B Qwen rollout batch are
+    hundreds of GB).
+    """
+    t = x.shape[1]
+    c = chunk if 0 < chunk < t and t % chunk == 0 else t
+
+    @jax.checkpoint
+    def one(xc, tc):
+        return grpo.token_logprobs(_logits(xc, w), tc, temperature)
+
+    if c == t:
+        return one(x, targets)
+    _, (logp, entropy) = jax.lax.scan(lambda carry, xs: (carry, one(*xs)), None, (_split(x, c), _split(targets, c)))
+    return _merge(logp), _merge(entropy)
+
+
 def sequence_logprobs(config: ModelConfig, params: llama.Params, tokens: jax.Array, targets: jax.Array,
-                      temperature: float) -> tuple[jax.Array, jax.Array]:
-    """[N, T] log-probs of ``targets`` and entropies under the model at ``temperature``."""
-    logits, _ = llama.forward(config, params, tokens)
-    return grpo.token_logprobs(logits, targets, temperature)
+                      temperature: float, chunk: int = 0) -> tuple[jax.Array, jax.Array]:
+    """[N, T] log-probs of ``targets`` and entropies under the model at ``temperature``.
+
+    ``chunk``: sequence positions per block of logits (0: all at once).
+    """
+    hidden, _ = llama.forward(config, params, tokens, return_hidden=True)
+    x, w = llama.head_inputs(config, params, hidden)
+    return chunked_token_logprobs(x, w, targets, temperature, chunk)
+
+
+def _row_shards(mesh: Mesh, rows: int) -> int:
+    spec = logical_to_spec(("batch",), (rows,), mesh)[0]
+    names = () if spec is None else (spec,) if isinstance(spec, str) else tuple(spec)
+    out = 1
+    for name in names:
+        out *= mesh.shape[name]
+    return out
 
 
 def make_logprob_fn(config: ModelConfig, mesh: Mesh, temperature: float):
     """jit(params, tokens, targets) -> [N, T] log-probs (the trainer's recomputation of old/ref log-probs)."""
 
     def fn(params, tokens, targets):
+        n, t = tokens.shape
+        chunk = logprob_chunk(n, t, config.vocab_size, _row_shards(mesh, n))
         with activate(mesh):
-            return sequence_logprobs(config, params, tokens, targets, temperature)[0]
+            return sequence_logprobs(config, params, tokens, targets, temperature, chunk)[0]
 
     # Replicated out: every process reads the same [N, T] values (a multi-host mesh).
     return jax.jit(fn, out_shardings=replicated(mesh))
@@ -61,8 +114,12 @@ def make_rl_step(config: ModelConfig, optimizer: optax.GradientTransformation, s
 
     def step(state: TrainState, batch: dict[str, jax.Array]):
         with activate(mesh):
+            n, t = batch["tokens"].shape
+            chunk = logprob_chunk(n, t, config.vocab_size, _row_shards(mesh, n))
+
             def loss_fn(params):
-                logp, entropy = sequence_logprobs(config, params, batch["tokens"], batch["targets"], temperature)
+                logp, entropy = sequence_logprobs(config, params, batch["tokens"], batch["targets"], temperature,
+                                                  chunk)
                 loss, m = grpo.policy_loss(
                     logp, batch["old_logp"], batch["advantages"], batch["mask"], batch["weight"],
                     clip_low=float(rl.clip_low), clip_high=float(rl.clip_high), aggregation=rl.loss_aggregation,
