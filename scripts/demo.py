@@ -29,6 +29,10 @@ SCALE_SAMPLES = flags.DEFINE_integer("scale_num_samples", _D.scale_num_samples, 
 CHECK_EXPORT = flags.DEFINE_bool("check_export", _D.check_export, "Export to HF and compare greedy outputs with transformers.")
 WORKERS = flags.DEFINE_integer("workers", None, "Grader worker processes (default: all cores).")
 PROGRESS = flags.DEFINE_bool("progress", True, "Progress bars.")
+BASE_MODEL = flags.DEFINE_string("base_model", _D.base_model,
+                                  "Model SFT starts from (HF dir with tokenizer); '' = the tiny preset from scratch.")
+MAX_NUMBER = flags.DEFINE_integer("max_number", _D.max_number, "Largest number a question states freely.")
+LR = flags.DEFINE_float("learning_rate", _D.learning_rate, "SFT peak learning rate.")
 CONTROL = flags.DEFINE_bool("control", _D.control, "Question-blind control (training answers) in every report.")
 RL = flags.DEFINE_bool("rl", _D.rl, "Also GRPO and RFT from the SFT model, each sampled and reported.")
 RL_STEPS = flags.DEFINE_integer("rl_steps", _D.rl_steps, "GRPO steps (16 prompts x 8 samples each).")
@@ -43,7 +47,8 @@ def main(argv):
         max_new_tokens=MAX_NEW.value, scales=tuple(int(s) for s in SCALES.value),
         scale_num_samples=SCALE_SAMPLES.value, check_export=CHECK_EXPORT.value, workers=WORKERS.value,
         progress=PROGRESS.value, control=CONTROL.value, rl=RL.value, rl_steps=RL_STEPS.value,
-        rft_questions=RFT_QUESTIONS.value,
+        rft_questions=RFT_QUESTIONS.value, base_model=BASE_MODEL.value, max_number=MAX_NUMBER.value,
+        learning_rate=LR.value,
     )
     summary = run_demo(opts)
     r = summary["report"]
@@ -53,6 +58,10 @@ def main(argv):
           f"Pass@{r['n']} {r['pass_at_n']:.1%}")
     print(f"report: {os.path.join(report_dir, 'report.md')}")
     print(f"plots:  {os.path.join(report_dir, 'pass_at_k.png')}, {os.path.join(report_dir, 'accuracy_vs_steps.png')}")
+    why = r.get("correct_reasons")
+    if why and why["correct_samples"]:
+        print(f"correct samples: {why['all_equations_right_share']:.1%} with every equation right, "
+              f"{why['wrong_equation_share']:.1%} right by luck (a wrong equation)")
     if r.get("control_pass_at_n") is not None:
         print(f"question-blind control: PassRatio {r['control_pass_ratio']:.1%} | "
               f"Pass@{r['n']} {r['control_pass_at_n']:.1%}")

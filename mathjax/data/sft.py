@@ -306,6 +306,9 @@ def build_batches(
         source = sources.open_sources(files, hf_dataset, hf_config, split)
         fields = sources.resolve_fields(options.dataset, options.question_field, options.answer_field)
         template = get_template(options.template)
+        if fields.question_field is None and template.format_prompt("") != "":
+            raise ValueError(f"dataset preset {fields.name!r} trains on whole documents: it needs template 'none', "
+                             f"not {options.template!r}")
         slot_of = assign_slots(len(source), layout.batch_size, seed, shuffle)
         local = np.nonzero(np.isin(slot_of, layout.local_slots.reshape(-1)))[0]
         primary = set(np.nonzero(np.isin(slot_of, layout.primary_slots))[0].tolist())

@@ -14,6 +14,8 @@ preset         question field    answer field         training target
 ``math``       ``problem``       ``solution``         ``templates.math_to_target``
 ``procedural`` ``question``      ``answer``           the answer as is (already ends with
                                                       ``The answer is: N.``)
+``text``       (none)            ``text``             the whole document (pretraining: every
+                                                      token is trained on; template ``none``)
 (none)         configurable      configurable         the answer as is
 =============  ================  ===================  =====================================
 
@@ -60,7 +62,7 @@ class Preset:
     """Field names and answer conversion of a known data set."""
 
     name: str
-    question_field: str
+    question_field: str | None  # None: no prompt, the answer field is the whole document
     answer_field: str
     to_target: Callable[[str], str] | None  # raw answer -> training target; None = as is
 
@@ -69,6 +71,7 @@ PRESETS: dict[str, Preset] = {
     "gsm8k": Preset("gsm8k", "question", "answer", templates.gsm8k_to_target),
     "math": Preset("math", "problem", "solution", templates.math_to_target),
     "procedural": Preset("procedural", "question", "answer", None),
+    "text": Preset("text", None, "text", None),
 }
 
 DEFAULT_QUESTION_FIELD = "question"
@@ -86,7 +89,8 @@ def resolve_fields(
     preset = PRESETS[dataset]
     return dataclasses.replace(
         preset,
-        question_field=question_field if question_field not in ("", DEFAULT_QUESTION_FIELD) else preset.question_field,
+        question_field=(question_field if question_field not in ("", DEFAULT_QUESTION_FIELD)
+                        and preset.question_field is not None else preset.question_field),
         answer_field=answer_field if answer_field not in ("", DEFAULT_ANSWER_FIELD) else preset.answer_field,
     )
 
@@ -276,8 +280,10 @@ class ReadStats:
 
 def to_pair(record: dict, fields: Preset, location: str) -> tuple[str, str]:
     """(question, training target) of one raw record, or BadRecordError naming ``location``."""
-    values = []
+    values = [] if fields.question_field is not None else [""]
     for field in (fields.question_field, fields.answer_field):
+        if field is None:
+            continue
         if field not in record:
             raise BadRecordError(location, f"missing field {field!r} (has {sorted(record)[:8]})")
         value = record[field]

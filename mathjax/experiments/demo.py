@@ -1,8 +1,10 @@
 """The paper's loop end to end on a laptop CPU.
 
-procedural data -> own tokenizer -> SFT of the ``tiny`` model -> N samples per
-held-out question (temperature 0.7) plus one greedy pass -> grader report ->
-HF export checked against ``transformers`` -> optional data-scaling runs.
+procedural data -> SFT of the miniature base model (``assets/demo_base``, the
+stand-in for LLaMA-2, pretrained by ``scripts/pretrain_base.py``; with
+``base_model=""`` a ``tiny`` model from scratch with its own tokenizer) -> N
+samples per held-out question (temperature 0.7) plus one greedy pass -> grader
+report -> HF export checked against ``transformers`` -> optional data-scaling runs.
 
 Every stage writes its outputs atomically and a ``stages/<name>.json`` marker
 last; a re-run skips finished stages and resumes unfinished ones (the trainer
@@ -32,8 +34,10 @@ class DemoOptions:
     num_test: int = 48
     train_max_steps: int = 4  # reasoning steps of training problems: 1..train_max_steps
     test_max_steps: int = 5  # held-out problems go one step further than training
-    max_number: int = 20
-    vocab_size: int = 512
+    max_number: int = 40  # as the base model's corpus: answers spread so that guessing is weak
+    # The model SFT starts from: the shipped miniature base (its tokenizer too); "" = from scratch.
+    base_model: str = os.path.join(ROOT, "assets", "demo_base")
+    vocab_size: int = 512  # from scratch only: the tokenizer trained on the SFT data
     template: str = "plain"
     train_steps: int = 300  # 0.75 epoch of the packed rows; small batches learn more per token here
     batch_size: int = 8
@@ -103,6 +107,18 @@ def load_config_file(path: str):
     return module.get_config()
 
 
+def base_model_fingerprint(path: str) -> str:
+    """Content hash of a base model's weights and config (a rebuilt base reruns the stages after data)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(path)):
+        if name.endswith((".safetensors", ".json", ".model")):
+            with open(os.path.join(path, name), "rb") as f:
+                h.update(name.encode() + f.read())
+    return h.hexdigest()[:16]
+
+
 def make_data(opts: DemoOptions, data_dir: str) -> dict:
     """Procedural train/test problems; test goes one reasoning step beyond training."""
     from mathjax.data import procedural
@@ -137,6 +153,7 @@ def train_model(opts: DemoOptions, train_file: str, tokenizer_dir: str, workdir:
     config.data.train_files = train_file
     config.data.template = opts.template
     config.tokenizer = tokenizer_dir
+    config.init_from = opts.base_model or ""
     config.seed = opts.seed
     config.steps = steps or opts.train_steps
     config.batch_size = opts.batch_size
@@ -193,6 +210,8 @@ def grade(opts: DemoOptions, samples_path: str, greedy_path: str, report_dir: st
         "pass_at_1": report["pass_at_k"]["1"], f"pass_at_{n}": report["pass_at_k"][str(n)],
         "pass_at_n": report["pass_at_k"][str(n)], "n": n,
     }
+    if "correct_reasons" in report:
+        out["correct_reasons"] = report["correct_reasons"]
     if "control" in report:
         out["control_pass_at_n"] = report["control"]["pass_at_k"].get(str(n))
         out["control_pass_ratio"] = report["control"]["pass_ratio"]
@@ -256,11 +275,19 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = print) -> dict:
             "train_max_steps": opts.train_max_steps, "test_max_steps": opts.test_max_steps,
             "max_number": opts.max_number}
     data = stages.run("data", lambda: make_data(opts, os.path.join(work, "data")), base)
-    tok_dir = os.path.join(work, "tokenizer")
-    stages.run("tokenizer", lambda: (train_tokenizer([data["train"]], tok_dir, vocab_size=opts.vocab_size,
-                                                     template=opts.template), {"dir": tok_dir})[1],
-               {**base, "vocab_size": opts.vocab_size, "template": opts.template})
-    train_inputs = {**base, "vocab_size": opts.vocab_size, "template": opts.template, "steps": opts.train_steps,
+    if opts.base_model:
+        if not os.path.exists(os.path.join(opts.base_model, "config.json")):
+            raise FileNotFoundError(f"{opts.base_model}: no base model here (config.json missing); rebuild it with "
+                                    "`python scripts/pretrain_base.py` or pass --base_model='' to train from scratch")
+        tok_dir = opts.base_model  # the base model's own tokenizer
+        origin = {"base_model": base_model_fingerprint(opts.base_model)}
+    else:
+        tok_dir = os.path.join(work, "tokenizer")
+        stages.run("tokenizer", lambda: (train_tokenizer([data["train"]], tok_dir, vocab_size=opts.vocab_size,
+                                                         template=opts.template), {"dir": tok_dir})[1],
+                   {**base, "vocab_size": opts.vocab_size, "template": opts.template})
+        origin = {"vocab_size": opts.vocab_size}
+    train_inputs = {**base, **origin, "template": opts.template, "steps": opts.train_steps,
                     "batch_size": opts.batch_size, "seq_len": opts.seq_len, "lr": opts.learning_rate}
     sft_dir = os.path.join(work, "sft")
     sft = stages.run("sft", lambda: train_model(opts, data["train"], tok_dir, sft_dir), train_inputs)
