@@ -54,8 +54,15 @@ def main(argv):
     r = summary["report"]
     report_dir = r["report_dir"]
     print()
-    print(f"greedy accuracy {r['greedy_accuracy']:.1%} | PassRatio@{r['n']} {r['pass_ratio']:.1%} | "
-          f"Pass@{r['n']} {r['pass_at_n']:.1%}")
+    print(f"all {r['questions']} held-out questions: greedy {r['greedy_accuracy']:.1%} | "
+          f"PassRatio@{r['n']} {r['pass_ratio']:.1%} | Pass@{r['n']} {r['pass_at_n']:.1%}")
+    for name, label in (("within_training", "steps seen in training"), ("beyond_training", "one step beyond")):
+        part = r.get(name)
+        if part:
+            ctl = (f" | control Pass@{part['n']} {part['control_pass_at_n']:.1%}"
+                   if part.get("control_pass_at_n") is not None else "")
+            print(f"  {label} ({part['questions']} questions): greedy {part['greedy_accuracy']:.1%} | PassRatio@"
+                  f"{part['n']} {part['pass_ratio']:.1%} | Pass@{part['n']} {part['pass_at_n']:.1%}{ctl}")
     print(f"report: {os.path.join(report_dir, 'report.md')}")
     print(f"plots:  {os.path.join(report_dir, 'pass_at_k.png')}, {os.path.join(report_dir, 'accuracy_vs_steps.png')}")
     why = r.get("correct_reasons")
@@ -73,7 +80,7 @@ def main(argv):
     if "rl" in summary:
         print(f"SFT vs RFT vs GRPO: {summary['rl']['plot']}")
     if "scaling" in summary:
-        print(f"data scaling: {summary['scaling']['plot']}")
+        print(f"data scaling: {summary['scaling']['markdown']} ({', '.join(summary['scaling']['plots'].values())})")
 
 
 if __name__ == "__main__":

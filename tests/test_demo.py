@@ -32,7 +32,13 @@ def test_miniature_demo_runs_every_stage_and_resumes(tmp_path):
         assert os.path.getsize(os.path.join(report_dir, name)) > 0, name
     assert summary["export"]["checked"] and summary["export"]["ok"]
     assert summary["scaling"]["rows"][0]["num_examples"] == 100
-    assert os.path.exists(os.path.join(opts.workdir, "scaling.png"))
+    for path in [summary["scaling"]["markdown"], *summary["scaling"]["plots"].values()]:
+        assert os.path.getsize(path) > 0, path
+    # The headline is over questions with the steps training saw; the longer ones are reported apart.
+    within, beyond = summary["report"]["within_training"], summary["report"]["beyond_training"]
+    assert within["questions"] + beyond["questions"] == 6 and beyond["questions"] >= 1
+    assert "control_pass_at_n" in within and "correct_reasons" in summary["report"]
+    assert summary["sft"]["step"] == 12
     samples = [json.loads(line) for line in open(os.path.join(opts.workdir, "samples.jsonl"))]
     assert len(samples) == 6 and all(len(s["samples"]) == 4 for s in samples)
 
@@ -44,14 +50,17 @@ def test_miniature_demo_runs_every_stage_and_resumes(tmp_path):
 
 
 def test_miniature_rl_demo_reports_grpo_and_rft_beside_sft(tmp_path):
-    """--rl: GRPO and RFT continue the SFT model; each gets the same report, with the guessing control."""
+    """--rl: GRPO and RFT continue the SFT model; each gets the same report, with the guessing control.
+
+    From scratch (``base_model=""``: the tiny preset and a tokenizer trained on the SFT data), the
+    other start the demo offers."""
     from mathjax.experiments.demo import DemoOptions, run_demo
 
     opts = DemoOptions(workdir=str(tmp_path / "demo"), num_train=300, num_test=4, train_max_steps=2,
                        test_max_steps=3, vocab_size=400, train_steps=8, batch_size=8, seq_len=128,
                        num_samples=4, max_new_tokens=24, sample_batch_size=16, check_export=False, workers=0,
                        progress=False, rl=True, rl_steps=2, rl_prompts=4, rft_questions=8, rft_samples=4,
-                       rft_sft_steps=2)
+                       rft_sft_steps=2, base_model="")
     summary = run_demo(opts, log=lambda line: None)
     for name in ("grpo", "rft", "gold_sft"):  # gold_sft: RFT's control, the same SFT steps on gold solutions
         report = json.load(open(os.path.join(summary["rl"][name]["report"]["report_dir"], "report.json")))

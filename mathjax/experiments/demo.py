@@ -194,9 +194,27 @@ def greedy_accuracy(opts: DemoOptions, greedy_path: str) -> float:
     return sum(c[0] for c in correct) / max(1, len(correct))
 
 
-def grade(opts: DemoOptions, samples_path: str, greedy_path: str, report_dir: str,
-          control_answers: str | None = None) -> dict:
-    """Grader report (with the question-blind control of ``control_answers``), greedy accuracy, steps plot."""
+def _split_by_steps(path: str, max_steps: int, out_dir: str) -> dict[str, str]:
+    """Writes the records of ``path`` with ``steps <= max_steps`` and those beyond to two files."""
+    parts: dict[str, list[str]] = {"within_training": [], "beyond_training": []}
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                steps = json.loads(line).get("steps") or 0
+                parts["within_training" if steps <= max_steps else "beyond_training"].append(line)
+    os.makedirs(out_dir, exist_ok=True)
+    files = {}
+    for name, lines in parts.items():
+        if lines:
+            files[name] = os.path.join(out_dir, f"{os.path.basename(path)[:-6]}.{name}.jsonl")
+            with open(files[name] + ".tmp", "w") as f:
+                f.writelines(lines)
+            os.replace(files[name] + ".tmp", files[name])
+    return files
+
+
+def _grade_one(opts: DemoOptions, samples_path: str, greedy_path: str, report_dir: str,
+               control_answers: str | None) -> dict:
     from mathjax import grader
     from mathjax.experiments.plots import plot_accuracy_vs_steps
 
@@ -206,15 +224,32 @@ def grade(opts: DemoOptions, samples_path: str, greedy_path: str, report_dir: st
     plot_accuracy_vs_steps(report, os.path.join(report_dir, "accuracy_vs_steps.png"), greedy_path)
     n = report["num_samples"] // max(1, report["num_questions"])
     out = {
-        "report_dir": report_dir, "greedy_accuracy": greedy, "pass_ratio": report["pass_ratio"],
-        "pass_at_1": report["pass_at_k"]["1"], f"pass_at_{n}": report["pass_at_k"][str(n)],
-        "pass_at_n": report["pass_at_k"][str(n)], "n": n,
+        "report_dir": report_dir, "questions": report["num_questions"], "greedy_accuracy": greedy,
+        "pass_ratio": report["pass_ratio"], "pass_at_1": report["pass_at_k"]["1"],
+        f"pass_at_{n}": report["pass_at_k"][str(n)], "pass_at_n": report["pass_at_k"][str(n)], "n": n,
     }
     if "correct_reasons" in report:
         out["correct_reasons"] = report["correct_reasons"]
     if "control" in report:
         out["control_pass_at_n"] = report["control"]["pass_at_k"].get(str(n))
         out["control_pass_ratio"] = report["control"]["pass_ratio"]
+    return out
+
+
+def grade(opts: DemoOptions, samples_path: str, greedy_path: str, report_dir: str,
+          control_answers: str | None = None) -> dict:
+    """Grader report (with the question-blind control of ``control_answers``), greedy accuracy, steps plot.
+
+    Besides the report over all held-out questions, reports the questions with
+    as many reasoning steps as training saw (``within_training``, the demo's
+    headline) and those beyond (``beyond_training``) in subfolders.
+    """
+    out = _grade_one(opts, samples_path, greedy_path, report_dir, control_answers)
+    samples = _split_by_steps(samples_path, opts.train_max_steps, os.path.join(report_dir, "splits"))
+    greedy = _split_by_steps(greedy_path, opts.train_max_steps, os.path.join(report_dir, "splits"))
+    for name in samples:
+        if name in greedy:
+            out[name] = _grade_one(opts, samples[name], greedy[name], os.path.join(report_dir, name), control_answers)
     return out
 
 
