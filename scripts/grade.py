@@ -1,7 +1,7 @@
 """Grades a samples file and writes report.json, report.md and pass_at_k.png.
 
   python scripts/grade.py --samples=samples.jsonl --output_dir=DIR [--workers=N] \
-      [--control_answers=train.jsonl]
+      [--control_answers=train.jsonl] [--angles=degrees|convert]
 
 The samples file is the sampler's JSONL (one line per question with ``answer``
 and ``samples[].text``). See mathjax/grader/__init__.py for the library API.
@@ -23,6 +23,10 @@ _WORKERS = flags.DEFINE_integer("workers", None, "Worker processes (default: all
 _TIMEOUT = flags.DEFINE_float("timeout", grader.DEFAULT_TIMEOUT, "Hard limit (s) per symbolic comparison.")
 _FALLBACK = flags.DEFINE_enum(
     "fallback", "last_number", ["last_number", "none"], "Answer when no final-answer marker is found.")
+_ANGLES = flags.DEFINE_enum(
+    "angles", "degrees", ["degrees", "convert"],
+    "Degree-sign policy: 'degrees' drops the unit (30^\\circ == 30, != \\pi/6); 'convert' also equates a "
+    "degree-marked answer with its radian value (30^\\circ == \\pi/6). A bare 30 never equals \\pi/6.")
 _BOOTSTRAP = flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for the 95% intervals (0: none).")
 _KS = flags.DEFINE_list("ks", None, "k values for Pass@k / maj@k (default: 1, 2, 4, ..., N).")
 _ANALYSES = flags.DEFINE_bool("analyses", True, "Arithmetic-slip and step analyses.")
@@ -36,16 +40,18 @@ _CONTROL = flags.DEFINE_string(
 
 def main(argv):
     del argv
+    extra = json.loads(_EXTRA.value) if _EXTRA.value else {}
     report = grader.evaluate(
         _SAMPLES.value,
         _OUTPUT_DIR.value,
         workers=_WORKERS.value,
+        angles=_ANGLES.value,  # recorded in report.json's grading_config
         timeout=_TIMEOUT.value,
         fallback=None if _FALLBACK.value == "none" else _FALLBACK.value,
         analyses=_ANALYSES.value,
         bootstrap=_BOOTSTRAP.value,
         ks=[int(k) for k in _KS.value] if _KS.value else None,
-        extra=json.loads(_EXTRA.value) if _EXTRA.value else None,
+        extra=extra,
         progress=_PROGRESS.value,
         control_answers=_CONTROL.value,
     )

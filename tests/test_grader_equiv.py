@@ -50,8 +50,8 @@ EQUAL = {
     ],
     "ambiguous_thousands": [("70, 110", "70,110"), ("110, 70", "70,110"), ("70110", "70,110")],
     "degrees": [
-        ("30^\\circ", "30"), ("30^{\\circ}", "30"), ("30°", "30"), ("30 degrees", "30"), ("\\frac{\\pi}{6}", "30^\\circ"),
-        ("-5^\\circ", "-5"), ("90^\\circ", "\\frac{\\pi}{2}"), ("\\sin 30^\\circ", "\\frac{1}{2}"), ("\\cos 60^\\circ", "0.5"),
+        ("30^\\circ", "30"), ("30^{\\circ}", "30"), ("30°", "30"), ("30 degrees", "30"),
+        ("-5^\\circ", "-5"), ("\\sin 30^\\circ", "\\frac{1}{2}"), ("\\cos 60^\\circ", "0.5"),
     ],
     "scientific": [
         ("1.5 \\times 10^{3}", "1500"), ("1.5\\cdot10^3", "1500"), ("3 \\times 10^{-2}", "0.03"),
@@ -70,7 +70,7 @@ EQUAL = {
         ("\\pi r^2", "r^2\\pi"), ("e^{i\\pi}", "-1"), ("\\log_2 8", "3"), ("\\log_{10} 1000", "3"), ("\\ln(e^3)", "3"),
         ("\\ln 1", "0"), ("\\sin(\\pi/6)", "\\frac12"), ("\\sin^2 x + \\cos^2 x", "1"), ("\\tan\\frac{\\pi}{4}", "1"),
         ("\\arctan 1", "\\frac{\\pi}{4}"), ("\\sin^{-1}(1)", "\\frac{\\pi}{2}"), ("e^0", "1"), ("\\exp(0)", "1"),
-        ("2\\log 3", "\\log 9"), ("\\cos\\pi", "-1"), ("\\frac{\\pi}{3}", "60^\\circ"),
+        ("2\\log 3", "\\log 9"), ("\\cos\\pi", "-1"),
     ],
     "left_right_spacing": [
         ("\\left(1, 2\\right)", "(1,2)"), ("\\left[0, 1\\right)", "[0,1)"), ("\\left\\{1,2\\right\\}", "\\{1,2\\}"),
@@ -159,7 +159,11 @@ NOT_EQUAL = {
         ("1, 234", "1234"), ("1,2", "12"), ("(100,101)", "100101"), ("[-36,104]", "-36104"), ("1,23", "123"),
     ],
     "units_text": [("3 \\text{ hours}", "4"), ("18 dollars", "81"), ("5 \\text{ cm}", "50")],
-    "degrees": [("60^\\circ", "30^\\circ"), ("\\frac{\\pi}{6}", "60^\\circ"), ("45^\\circ", "\\frac{\\pi}{3}")],
+    "degrees": [
+        ("60^\\circ", "30^\\circ"), ("\\frac{\\pi}{6}", "60^\\circ"), ("45^\\circ", "\\frac{\\pi}{3}"),
+        # Default angles="degrees": radians are not converted (tests/test_grader_angles.py for "convert").
+        ("\\frac{\\pi}{6}", "30^\\circ"), ("90^\\circ", "\\frac{\\pi}{2}"), ("\\frac{\\pi}{3}", "60^\\circ"),
+    ],
     "radicals": [
         ("\\sqrt{3}", "\\sqrt{2}"), ("2\\sqrt2", "\\sqrt{2}"), ("\\sqrt{8}", "4"), ("\\sqrt[3]{8}", "\\sqrt{8}"),
         ("\\frac{\\sqrt3}{2}", "\\frac{\\sqrt2}{2}"), ("1+\\sqrt{2}", "1-\\sqrt{2}"),
@@ -223,9 +227,11 @@ def test_equal_is_symmetric(pred, gold):
     assert grader.is_equiv(gold, pred), (gold, pred)
 
 
-# Rows of tricky_pairs.jsonl whose expected verdict a later policy changed
-# (issue 16: "x = 3" vs "y = 3" names two different variables). Flip the row in
-# the fixture and drop it here.
+# Rows whose verdict depends on a policy: the fixture holds the default's verdict
+# (angles="degrees": radians are not converted); under these keyword arguments it flips.
+_POLICY_ROWS = {("\\frac{\\pi}{6}", "30^\\circ"): {"angles": "convert"}}
+
+
 def _tricky():
     with open(os.path.join(FIXTURES, "tricky_pairs.jsonl")) as f:
         for line in f:
@@ -236,6 +242,9 @@ def _tricky():
 @pytest.mark.parametrize("pred,gold,equal", list(_tricky()))
 def test_tricky_pairs(pred, gold, equal):
     assert grader.is_equiv(pred, gold) == equal
+    policy = _POLICY_ROWS.get((pred, gold))
+    if policy is not None:
+        assert grader.is_equiv(pred, gold, **policy) == (not equal)
 
 
 def test_non_string_inputs_are_false():

@@ -8,6 +8,7 @@ Single answers::
     from mathjax import grader
     grader.extract_answer(text)          # -> str | None
     grader.is_equiv(pred, gold)          # -> bool
+    grader.is_equiv("30^\\circ", "\\frac{\\pi}{6}", angles="convert")   # degrees policy, see angles.py
     grader.grade(text, gold)             # -> bool, never raises
     grader.majority_answer(answers)      # -> (answer, count), grouped by equivalence
 
@@ -43,8 +44,10 @@ from mathjax.grader.api import (  # noqa: E402
     grade,
     is_equiv,
     majority_answer,
+    set_angle_policy,
     stats,
 )
+from mathjax.grader.angles import POLICIES as ANGLE_POLICIES  # noqa: E402
 from mathjax.grader.arithmetic import ArithmeticCheck, check_arithmetic, has_arithmetic_slip  # noqa: E402
 from mathjax.grader.bulk import QuestionResult, grade_run, grade_samples  # noqa: E402
 from mathjax.grader.control import (  # noqa: E402
@@ -63,6 +66,7 @@ from mathjax.grader.selftest import run_self_test  # noqa: E402
 run_self_test()
 
 __all__ = [
+    "ANGLE_POLICIES",
     "AnswerDistributionError",
     "AnswerGuesser",
     "ArithmeticCheck",
@@ -88,6 +92,7 @@ __all__ = [
     "load_answer_distribution",
     "majority_answer",
     "pass_at_k",
+    "set_angle_policy",
     "stats",
     "write_report",
 ]

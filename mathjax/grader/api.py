@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import threading
 
+from mathjax.grader import angles as _angles
 from mathjax.grader import pool
 from mathjax.grader.equiv import Verdict, compare
 from mathjax.grader.keys import answer_key
@@ -23,22 +24,33 @@ _lock = threading.Lock()
 _pool_lock = threading.Lock()
 
 
-def slow_compare_job(pred: str, gold: str) -> int:
-    """Worker task: the full comparison, sympy included. Returns a Verdict value."""
-    return int(compare(pred, gold, symbolic=True))
+def slow_compare_job(pred: str, gold: str, angles: str = _angles.DEFAULT) -> int:
+    """Worker task: the full comparison, sympy included. Returns a Verdict value.
+
+    ``angles`` is passed explicitly (a worker does not see its parent's
+    :func:`set_angle_policy`).
+    """
+    return int(compare(pred, gold, symbolic=True, angles=angles))
 
 
-def compare_full(pred: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT) -> Verdict:
-    """Fast path, then (if needed) the sympy path under a hard ``timeout``."""
-    v = compare(pred, gold)
+def compare_full(
+    pred: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT, angles: str | None = None
+) -> Verdict:
+    """Fast path, then (if needed) the sympy path under a hard ``timeout``.
+
+    ``angles``: ``"degrees"`` or ``"convert"`` (:mod:`angles`); None is the
+    process default (:func:`set_angle_policy`). An unknown name raises ValueError.
+    """
+    angles = _angles.check(angles)
+    v = compare(pred, gold, angles=angles)
     if v == Verdict.UNDECIDED:
         STATS["slow"] += 1
         if pool.IN_WORKER:
             # Already inside a worker whose parent enforces the timeout.
-            v = compare(pred, gold, symbolic=True)
+            v = compare(pred, gold, symbolic=True, angles=angles)
         else:
             with _pool_lock:  # one pool, one caller at a time
-                res = pool.shared_pool().call(slow_compare_job, pred, gold, timeout=timeout)
+                res = pool.shared_pool().call(slow_compare_job, pred, gold, angles, timeout=timeout)
             if res.status == pool.OK:
                 v = Verdict(res.value)
             elif res.status == pool.TIMEOUT:
@@ -51,7 +63,9 @@ def compare_full(pred: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT) -> V
     return v
 
 
-def is_equiv(pred_answer: str | None, gold_answer: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
+def is_equiv(
+    pred_answer: str | None, gold_answer: str | None, *, timeout: float = DEFAULT_TIMEOUT, angles: str | None = None
+) -> bool:
     """Whether two (extracted) answers are mathematically equal.
 
     See :mod:`mathjax.grader.equiv` for the policy. Never raises: malformed,
@@ -62,21 +76,31 @@ def is_equiv(pred_answer: str | None, gold_answer: str | None, *, timeout: float
       pred_answer: the model's final answer, e.g. ``"\\\\frac{1}{2}"``.
       gold_answer: the reference answer, e.g. ``"0.5"``.
       timeout: hard limit in seconds for the symbolic slow path.
+      angles: angle-unit policy, ``"degrees"`` (default: ``30^\\circ == 30``,
+        ``30^\\circ != \\frac{\\pi}{6}``) or ``"convert"`` (also
+        ``30^\\circ == \\frac{\\pi}{6}``); None is the process default.
+
+    Raises:
+      ValueError: only for an unknown ``angles`` name (a caller's bug).
     """
+    angles = _angles.check(angles)
     if not isinstance(pred_answer, str) or not isinstance(gold_answer, str):
         return False
     try:
-        return compare_full(pred_answer, gold_answer, timeout=timeout) == Verdict.EQUAL
+        return compare_full(pred_answer, gold_answer, timeout=timeout, angles=angles) == Verdict.EQUAL
     except Exception:
         STATS["error"] += 1
         return False
 
 
-def grade(text: str | None, gold_answer: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
+def grade(
+    text: str | None, gold_answer: str | None, *, timeout: float = DEFAULT_TIMEOUT, angles: str | None = None
+) -> bool:
     """Extract the final answer from a model output and compare it with the gold.
 
-    Never raises; a missing answer is ``False``.
+    Never raises (but for an unknown ``angles``); a missing answer is ``False``.
     """
+    angles = _angles.check(angles)
     try:
         pred = extract_answer(text) if isinstance(text, str) else None
     except Exception:
@@ -84,7 +108,7 @@ def grade(text: str | None, gold_answer: str | None, *, timeout: float = DEFAULT
         return False
     if pred is None:
         return False
-    return is_equiv(pred, gold_answer, timeout=timeout)
+    return is_equiv(pred, gold_answer, timeout=timeout, angles=angles)
 
 
 def majority_answer(answers: list[str | None]) -> tuple[str | None, int]:
@@ -114,6 +138,16 @@ def majority_answer(answers: list[str | None]) -> tuple[str | None, int]:
         return None, 0
     best = max(counts, key=lambda k: counts[k])  # max keeps the first of equal counts
     return first[best], counts[best]
+
+
+def set_angle_policy(policy: str) -> str:
+    """Set this process's default angle policy (``angles=None``); returns the previous one.
+
+    For callers that cannot pass ``angles=`` (e.g. :func:`evaluate`): the
+    grading entry points read it in the calling process and hand it to their
+    workers explicitly.
+    """
+    return _angles.set_default(policy)
 
 
 def stats() -> dict[str, int]:

@@ -22,6 +22,7 @@ import os
 import sys
 from collections.abc import Iterable
 
+from mathjax.grader import angles as _angles
 from mathjax.grader import pool as pool_lib
 from mathjax.grader.analysis import count_steps
 from mathjax.grader.api import DEFAULT_TIMEOUT, slow_compare_job
@@ -100,6 +101,7 @@ class QuestionResult:
 class _Options:
     fallback: str | None
     analyses: bool
+    angles: str = _angles.DEFAULT
 
 
 def _prepare_question(index: int, record: dict, opts: _Options) -> dict:
@@ -119,7 +121,9 @@ def _prepare_question(index: int, record: dict, opts: _Options) -> dict:
         else:
             sample_u.append(uniq.setdefault(a, len(uniq)))
     ulist = list(uniq)
-    verdicts = [int(compare(a, gold)) if gold else int(Verdict.NOT_EQUAL) for a in ulist]
+    verdicts = [
+        int(compare(a, gold, angles=opts.angles)) if gold else int(Verdict.NOT_EQUAL) for a in ulist
+    ]
     groups: dict = {}
     group_of = [groups.setdefault(answer_key(a), len(groups)) for a in ulist]
     steps = record.get("steps")
@@ -209,6 +213,7 @@ def grade_run(
     analyses: bool = True,
     progress: bool = True,
     context: str = "spawn",
+    angles: str | None = None,
 ) -> list[QuestionResult]:
     """Grade every sample of every question.
 
@@ -220,6 +225,8 @@ def grade_run(
       analyses: also count steps and check arithmetic in every sample.
       progress: show a tqdm bar on stderr.
       context: ``"spawn"`` or ``"forkserver"``.
+      angles: angle-unit policy, ``"degrees"`` or ``"convert"`` (see
+        :mod:`mathjax.grader.angles`); None is this process's default.
 
     Returns:
       One :class:`QuestionResult` per question, in file order.
@@ -229,7 +236,8 @@ def grade_run(
     """
     if workers is None:
         workers = pool_lib.default_workers()
-    opts = _Options(fallback=fallback, analyses=analyses)
+    angles = _angles.check(angles)  # resolved here: workers get it explicitly
+    opts = _Options(fallback=fallback, analyses=analyses, angles=angles)
     if isinstance(samples, (str, os.PathLike)):
         path = os.fspath(samples)
         spans = line_offsets(path)
@@ -263,11 +271,11 @@ def grade_run(
                     partial[idx] = _failed(idx, f"{res.status}: {res.error}")
                 bar.update(1)
         bar.close()
-        slow = _slow_pass(pool, partial, timeout, progress)
+        slow = _slow_pass(pool, partial, timeout, progress, angles)
     return [_assemble(partial[i], slow) for i in sorted(partial)]
 
 
-def _slow_pass(pool, partial: dict[int, dict], timeout: float, progress: bool) -> dict:
+def _slow_pass(pool, partial: dict[int, dict], timeout: float, progress: bool, angles: str) -> dict:
     """Settle UNDECIDED (answer, gold) pairs with sympy, each under a hard timeout."""
     pairs: dict[tuple[str, str], int] = {}
     for q in partial.values():
@@ -280,7 +288,8 @@ def _slow_pass(pool, partial: dict[int, dict], timeout: float, progress: bool) -
         return {}
     keys = list(pairs)
     bar = _progress(len(keys), progress, "symbolic", unit="cmp")
-    for res in pool.imap_unordered(slow_compare_job, keys, timeout=timeout):
+    args = [(a, g, angles) for a, g in keys]
+    for res in pool.imap_unordered(slow_compare_job, args, timeout=timeout):
         if res.status == pool_lib.OK:
             pairs[keys[res.index]] = int(res.value)
         elif res.status == pool_lib.TIMEOUT:
@@ -334,7 +343,7 @@ def grade_samples(
 
     ``grade_samples("samples.jsonl", workers=8)[q][s]`` is True when sample
     ``s`` of question ``q`` (file order) is correct. Keyword arguments are those
-    of :func:`grade_run` (``timeout``, ``fallback``, ``progress``, ...);
+    of :func:`grade_run` (``timeout``, ``fallback``, ``angles``, ``progress``, ...);
     arithmetic analyses are off unless ``analyses=True``.
     """
     kwargs.setdefault("analyses", False)

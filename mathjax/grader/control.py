@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from mathjax.grader import angles as _angles
 from mathjax.grader import pool as pool_lib
 from mathjax.grader.api import DEFAULT_TIMEOUT, slow_compare_job
 from mathjax.grader.equiv import Verdict, compare
@@ -224,10 +225,13 @@ class AnswerGuesser:
       workers: processes for the comparisons the fast path cannot settle
         (default all cores; 0 in-process).
       tol: maj@k error allowance per question (see :func:`_maj_at_k`).
+      angles: angle-unit policy of the comparisons (``"degrees"``/``"convert"``;
+        None: this process's default), as for the model's samples.
     """
 
     def __init__(self, counts: Mapping[str, float], *, timeout: float = DEFAULT_TIMEOUT,
-                 workers: int | None = None, tol: float = DEFAULT_TOL):
+                 workers: int | None = None, tol: float = DEFAULT_TOL, angles: str | None = None):
+        self.angles = _angles.check(angles)
         items = sorted(((str(a), float(c)) for a, c in counts.items() if c > 0), key=lambda x: -x[1])
         total = sum(c for _, c in items)
         if not items or total <= 0:
@@ -252,7 +256,7 @@ class AnswerGuesser:
         for g in todo:
             for a in self.answers:
                 try:
-                    v = compare(a, g)
+                    v = compare(a, g, angles=self.angles)
                 except Exception:
                     v = Verdict.ERROR
                 if v == Verdict.EQUAL:
@@ -264,7 +268,8 @@ class AnswerGuesser:
         if slow:
             workers = pool_lib.default_workers() if self.workers is None else self.workers
             with pool_lib.WorkerPool(workers) as pool:
-                for res in pool.imap_unordered(slow_compare_job, slow, timeout=self.timeout):
+                for res in pool.imap_unordered(
+                        slow_compare_job, [(a, g, self.angles) for a, g in slow], timeout=self.timeout):
                     self.outcomes["slow"] += 1
                     if res.status == pool_lib.OK and res.value == int(Verdict.EQUAL):
                         a, g = slow[res.index]
@@ -306,6 +311,7 @@ def control_metrics(
     levels: Sequence[str | None] | None = None, subjects: Sequence[str | None] | None = None,
     group_k: int | None = None, timeout: float = DEFAULT_TIMEOUT, workers: int | None = None,
     tol: float = DEFAULT_TOL, bootstrap: int = 0, confidence: float = 0.95, seed: int = 0, source: str | None = None,
+    angles: str | None = None,
 ) -> dict:
     """The guesser's metrics on these questions, under the model's keys.
 
@@ -319,6 +325,8 @@ def control_metrics(
       bootstrap, confidence, seed: intervals over questions as in
         :func:`compute_metrics` (same seed, same questions: the same resamples).
       source: recorded under ``source`` (e.g. the file name).
+      angles: angle-unit policy (see :class:`AnswerGuesser`); ignored when a
+        ready guesser is given.
 
     Returns:
       The model's keys (``pass_at_k``, ``pass_ratio``, ``pass_ratio_at_k``,
@@ -327,7 +335,7 @@ def control_metrics(
       ``maj_at_k_error_bound`` (the largest per question) and ``distribution``.
     """
     g = answer_counts if isinstance(answer_counts, AnswerGuesser) else AnswerGuesser(
-        answer_counts, timeout=timeout, workers=workers, tol=tol)
+        answer_counts, timeout=timeout, workers=workers, tol=tol, angles=angles)
     ks = sorted({int(k) for k in ks if int(k) >= 1})
     group_k = int(group_k or (max(ks) if ks else 1))
     g.resolve(list(golds))

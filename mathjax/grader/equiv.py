@@ -6,7 +6,8 @@ Policy (what "equal" means), applied after :func:`normalize.normalize_answer`:
   are not ``1/3``; ``1.414`` is not ``\\sqrt2`` (a rounded decimal of a
   non-terminating value is a wrong answer). ``0.\\overline{3}`` is ``1/3``.
 * ``x%`` also matches ``x`` (the model dropped the unit), and ``x°`` matches
-  ``x`` and ``x·π/180``. ``1,234`` is a number, ``1, 234`` is a list.
+  ``x`` (and ``x·π/180`` with ``angles="convert"``, see :mod:`angles`).
+  ``1,234`` is a number, ``1, 234`` is a list.
 * Expressions are equal when they agree at 50 digits at fixed points for every
   variable (two positive and one negative value each), e.g. ``\\frac{1}{\\sqrt2}``
   vs ``\\frac{\\sqrt2}{2}``, ``(x+1)^2`` vs ``x^2+2x+1``. Cases this cannot
@@ -39,7 +40,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from mathjax.grader import latex, numeric
+from mathjax.grader import angles as _angles, inequalities as _inequalities, latex, numeric
 from mathjax.grader.normalize import (
     AnswerTooLong,
     is_thousands_number,
@@ -173,24 +174,15 @@ def _sympy_verdict(a: tuple, b: tuple) -> Verdict:
     return _U if r is None else (_E if r else _N)
 
 
-def _alternatives(n: tuple) -> tuple[tuple, ...]:
-    """Readings of a top-level unit: ``x%`` is x/100 or x; ``x°`` is x or x·π/180."""
-    if n[0] == "pct":
-        return (n, n[1])
-    if n[0] == "deg":
-        return (n[1], n)
-    return (n,)
-
-
 def _cmp_scalar_alts(a: tuple, b: tuple, sym: bool) -> Verdict:
     a, b = lift_unit(a), lift_unit(b)
     if a[0] == b[0] and a[0] in ("pct", "deg"):
         return _cmp_scalar(a[1], b[1], sym)
     if {a[0], b[0]} == {"pct", "deg"}:
         return _N  # two different explicit units
-    alts_a, alts_b = _alternatives(a), _alternatives(b)
+    alts_a, alts_b = _angles.alternatives(a), _angles.alternatives(b)
     if len(alts_a) == 1 and len(alts_b) == 1:
-        return _cmp_scalar(a, b, sym)
+        return _cmp_scalar(alts_a[0], alts_b[0], sym)
     return any_of(_cmp_scalar(x, y, sym) for x in alts_a for y in alts_b)
 
 
@@ -306,8 +298,8 @@ def _cmp_intervals(a: tuple, b: tuple, sym: bool) -> Verdict:
     if sa and sb and sa != sb:
         return _N  # "y > 2" does not answer "x > 2" (as "y = 3" does not answer "x = 3")
     ia, ib = to_intervals(a), to_intervals(b)
-    if ia is None or ib is None:
-        return _N
+    if ia is None or ib is None:  # x^2 < 4 vs (-2, 2): a polynomial inequality
+        return _inequalities.compare(a, b, sym) or _N
     try:
         ca, cb = canonical_intervals(ia), canonical_intervals(ib)
     except numeric.Oversize:
@@ -456,7 +448,7 @@ def _choice_letter(norm: str) -> str | None:
     return m.group(1) or m.group(2).upper()
 
 
-def compare(pred: str, gold: str, *, symbolic: bool = False) -> Verdict:
+def compare(pred: str, gold: str, *, symbolic: bool = False, angles: str | None = None) -> Verdict:
     """Compare two answer strings.
 
     Args:
@@ -465,10 +457,17 @@ def compare(pred: str, gold: str, *, symbolic: bool = False) -> Verdict:
       symbolic: allow the sympy slow path. Only pass True inside a process
         that enforces a timeout (a grader worker); the fast path alone is
         bounded and returns ``UNDECIDED`` where sympy would be needed.
+      angles: ``"degrees"`` or ``"convert"`` (see :mod:`angles`); None is the
+        process default (``"degrees"``). An unknown name raises ValueError.
 
     Returns:
-      A :class:`Verdict`; never raises.
+      A :class:`Verdict`; never raises (but for a bad ``angles``).
     """
+    with _angles.using(_angles.check(angles)):
+        return _compare(pred, gold, symbolic)
+
+
+def _compare(pred: str, gold: str, symbolic: bool) -> Verdict:
     try:
         pa, ga = analyze(pred), analyze(gold)
         if pa.oversize or ga.oversize:
@@ -491,11 +490,12 @@ def compare(pred: str, gold: str, *, symbolic: bool = False) -> Verdict:
             # Unparseable (e.g. "3:1"): compare loosely as strings, keeping symbols.
             la, lb = loose_text(pa.norm), loose_text(ga.norm)
             return _E if la and la == lb else _N
-        v = _cmp(pa.node, ga.node, symbolic)
-        if v != _E and ga.list_reading is not None and pa.node[0] == "list":
-            v = any_of((v, _cmp(pa.node, ga.list_reading, symbolic)))
-        elif v != _E and pa.list_reading is not None and ga.node[0] == "list":
-            v = any_of((v, _cmp(pa.list_reading, ga.node, symbolic)))
+        pn, gn = _angles.in_policy(pa.node), _angles.in_policy(ga.node)  # degree signs, see angles.py
+        v = _cmp(pn, gn, symbolic)
+        if v != _E and ga.list_reading is not None and pn[0] == "list":
+            v = any_of((v, _cmp(pn, _angles.in_policy(ga.list_reading), symbolic)))
+        elif v != _E and pa.list_reading is not None and gn[0] == "list":
+            v = any_of((v, _cmp(_angles.in_policy(pa.list_reading), gn, symbolic)))
         return v
     except numeric.Oversize:
         return _O

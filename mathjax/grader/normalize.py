@@ -24,6 +24,7 @@ from mathjax.grader.boxes import (  # noqa: F401  (re-exported: older import sit
     last_boxed,
 )
 from mathjax.grader.numwords import words_to_number
+from mathjax.grader.geometry import canonical_names
 
 # Longer answers are not answers; refusing them bounds every later step.
 MAX_ANSWER_CHARS = 1000
@@ -149,6 +150,7 @@ def normalize_answer(ans: str, *, thousands: bool = True) -> str:
         # of the answer or of a list item) goes, even a one-letter one.
         s = _TEXT_UNIT_RE.sub("", s)
         s = _unwrap_commands(s)
+    s = canonical_names(s)  # \overline{BA} -> AB, \angle CBA -> \angle ABC
     s = _PERCENT_WORD_RE.sub("%", s)
     if _LETTER_RE.search(s):
         # "eighteen", "one hundred and five", "1.5 million" (before "and" becomes ",").

@@ -276,8 +276,13 @@ def evaluate(
     details: bool = True,
     progress: bool = True,
     control_answers: str | os.PathLike | Mapping[str, float] | None = None,
+    angles: str | None = None,
 ) -> dict:
     """Grade a samples file and write the full report; returns the report dict.
+
+    ``angles``: the degrees/radians policy (:mod:`mathjax.grader.angles`;
+    default: the process default, ``"degrees"`` unless set), recorded in
+    ``grading_config``.
 
     ``control_answers`` (a JSONL training set or JSON ``{answer: count}``
     table, see :func:`load_answer_distribution`, or such a mapping) adds the
@@ -291,8 +296,12 @@ def evaluate(
         else:
             counts, source = load_answer_distribution(control_answers), os.fspath(control_answers)
     t0 = time.perf_counter()
+    from mathjax.grader import angles as angles_lib
+
+    angles = angles_lib.check(angles)  # None: the process default
     results = grade_run(
-        samples, workers=workers, timeout=timeout, fallback=fallback, analyses=analyses, progress=progress
+        samples, workers=workers, timeout=timeout, fallback=fallback, analyses=analyses, progress=progress,
+        angles=angles,
     )
     t_grade = time.perf_counter() - t0
     metrics = compute_metrics(results, ks=ks, bootstrap=bootstrap)
@@ -302,7 +311,7 @@ def evaluate(
         metrics["correct_reasons"] = correct_reasons(results)
         metrics["first_wrong_equation"] = first_wrong_positions(results)
     metrics["grading_seconds"] = round(t_grade, 3)
-    metrics["grading_config"] = {"timeout": timeout, "fallback": fallback, "workers": workers}
+    metrics["grading_config"] = {"timeout": timeout, "fallback": fallback, "workers": workers, "angles": angles}
     control = None
     if counts is not None:
         rs = [r for r in results if r.num_samples]  # the questions the model's metrics average over
@@ -311,7 +320,7 @@ def evaluate(
             [r.gold for r in rs], counts, metrics.get("ks") or ks or [1],
             levels=[r.level for r in rs], subjects=[r.subject for r in rs],
             group_k=min(spq) if isinstance(spq, list) else spq, timeout=timeout, workers=workers,
-            bootstrap=bootstrap, source=source,
+            bootstrap=bootstrap, source=source, angles=angles,
         )
     make_dirs(output_dir)
     if details:
