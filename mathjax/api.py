@@ -70,12 +70,12 @@ class Model:
         return dataclasses.replace(self, params=params)
 
     def tokenizer(self):
-        """The model's tokenizer (``mathjax.data.tokenizer.Tokenizer``)."""
-        from mathjax.data.tokenizer import load_tokenizer
+        """The model's tokenizer (``mathjax.data.tokenizer.Tokenizer``), local or remote (``gs://``)."""
+        from mathjax.train.checkpoint import load_tokenizer_from
 
         if not self.tokenizer_path:
             raise ValueError(f"{self.path}: no tokenizer files found; pass a tokenizer path explicitly")
-        return load_tokenizer(self.tokenizer_path)
+        return load_tokenizer_from(self.tokenizer_path)
 
     def save(self, path: str) -> str:
         """Writes a mathjax checkpoint (orbax params + config + tokenizer files)."""

@@ -54,6 +54,28 @@ def _reset_gcs_clients() -> None:
     backend.fsspec_backend._get_filesystem.cache_clear()
 
 
+def _add_generation_headers(mp: pytest.MonkeyPatch) -> None:
+    """Media downloads from the emulator get GCS's ``x-goog-generation`` header, which it leaves out.
+
+    Without it tensorstore reads an existing object as generation 0 and its next conditional write
+    fails with "Malformed StorageGeneration". OCDBT rereads a checkpoint item's manifest when the
+    item's arrays are committed in more than one batch (timing-dependent: often on a loaded host),
+    so orbax saves to the emulator failed at random before this.
+    """
+    from gcp_storage_emulator.handlers import objects
+
+    download = objects.download
+
+    def with_generation(request, response, storage, *args, **kwargs):
+        download(request, response, storage, *args, **kwargs)
+        if response.status.value < 300:
+            obj = storage.get_file_obj(request.params["bucket_name"], request.params["object_id"])
+            response["x-goog-generation"] = str(obj["generation"])
+            response["x-goog-metageneration"] = str(obj.get("metageneration") or 1)
+
+    mp.setattr(objects, "download", with_generation)  # objects.get(alt=media) calls it by name
+
+
 @pytest.fixture(scope="module")
 def gcs():
     import fsspec
@@ -69,6 +91,7 @@ def gcs():
     server._api._httpd.handle_error = lambda request, client_address: None
     emulator = Emulator(port)
     with pytest.MonkeyPatch.context() as mp:
+        _add_generation_headers(mp)
         for key, value in emulator.env.items():
             mp.setenv(key, value)
         # This process imported fsspec/gcsfs before the variables were set: apply them directly.
