@@ -22,7 +22,7 @@ DEFAULT_OUTPUT = os.path.join(ROOT, "assets", "demo_base")
 _FORMAT_LINES = ("Question: How many are there?", "Answer: ", "The answer is: 12.", "The answer is: 305.")
 
 
-def build_base(output_dir: str = DEFAULT_OUTPUT, workdir: str = "/tmp/demo_base_work", *, num_docs: int = 120_000,
+def build_base(output_dir: str = DEFAULT_OUTPUT, workdir: str = "/tmp/demo_base_work", *, num_docs: int = 160_000,
                steps: int | None = None, seed: int = 0, max_number: int = 40, vocab_size: int = 512,
                progress: bool = True, log: Callable[[str], None] = print) -> dict:
     """Pretrains the base model and writes it (HF dir, bfloat16, with tokenizer) to ``output_dir``.
