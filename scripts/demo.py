@@ -2,10 +2,13 @@
 
     python scripts/demo.py [--workdir=demo_out] [--scales=1000,2000,4000] [--rl]
 
-Stages: procedural data -> SentencePiece tokenizer -> SFT (configs/tiny.py) ->
-256 samples per held-out question + a greedy pass -> graded report
-(report.md, pass_at_k.png, accuracy_vs_steps.png) -> HF export checked against
-transformers. Re-running reuses finished stages. --rl continues the SFT model
+Stages: procedural data -> SFT (configs/tiny.py) of the shipped miniature base
+model (assets/demo_base, rebuilt by scripts/pretrain_base.py; --base_model='' trains
+from scratch with its own tokenizer) -> 256 samples per held-out question + a greedy
+pass -> graded report with the question-blind control, apart for the questions
+within and one step beyond the training steps (report.md, pass_at_k.png,
+accuracy_vs_steps.png) -> HF export checked against transformers. Re-running
+reuses finished stages. --rl continues the SFT model
 with GRPO and, beside it, with RFT, and reports both like the SFT model.
 """
 
