@@ -28,9 +28,7 @@ _INT_KEYS = ("tokens", "targets")
 def _batch(mesh: Mesh, rows: int, seq_len: int) -> dict[str, jax.ShapeDtypeStruct]:
     out = {}
     for key in BATCH_KEYS:
-        shape = (rows,) if key in ("advantages", "weight") else (rows, seq_len)
-        if key == "advantages":  # one advantage per sample
-            shape = (rows,)
+        shape = (rows,) if key in ("advantages", "weight") else (rows, seq_len)  # per sample / per token
         dtype = jnp.int32 if key in _INT_KEYS else jnp.float32
         out[key] = jax.ShapeDtypeStruct(shape, dtype, sharding=row_sharding(mesh, shape))
     return out
