@@ -99,7 +99,6 @@ EXTRACT = [
     ("The answer isn't 5.", None),
     ("So the answer is not $5$.", None),
     ("Then x is not 5.", None),
-    ("So $x \\neq 5$.", None),
     ("x is not $\\boxed{5}$", None),
     ("The answer is not 5, but 6.", "6"),
     ("The answer is 12, not 13.", "12"),
@@ -149,6 +148,9 @@ def test_extract(text, expected):
 
 GRADE = [
     ("The answer is not 5.", "5", False),
+    # A final "x \neq 5" is the relation (extracted whole, or nothing), never the value 5.
+    ("So $x \\neq 5$.", "5", False),
+    ("So $x \\neq 5$.", "x = 5", False),
     ("Final Answer: The largest $n$ is 34", "34", True),
     ("The answer is eighteen.", "18", True),
     ("The answer is 1.5 million.", "1500000", True),

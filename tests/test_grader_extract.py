@@ -66,7 +66,15 @@ CASES = [
     ("So the total is $1,200.", "1,200"),
     ("Total = 3 + 4 = 7, so the final count is 7 apples.", "7"),
     ("It is 3/4 of the cake.", "3/4"),
+    ("The probability is 5/8.", "5/8"),  # a fraction before the full stop stays whole
+    ("The change is -\\frac{3}{5}", "-\\frac{3}{5}"),
+    ("Roughly .6 of them", ".6"),
+    ("The population is 3 400 people", "3400"),
     ("no numbers here", None),
+    # last math span, when no marker
+    ("So the vertex is at $(1, -4)$.", "(1, -4)"),
+    ("The solution set is $$[2, \\infty)$$", "[2, \\infty)"),
+    ("so $3 \\times 4 = 12$ eggs, and she sells 9 of them", "9"),  # a later number wins
     ("", None),
 ]
 
@@ -89,6 +97,8 @@ def test_non_string_input():
 def test_gold_from_solution():
     assert grader.gold_from_solution("so $x=\\boxed{\\frac{1}{2}}$.") == "\\frac{1}{2}"
     assert grader.gold_from_solution("2 + 2 = <<2+2=4>>4\n#### 4") == "4"
+    assert grader.gold_from_solution("$\\frac{3}{4}$") == "\\frac{3}{4}"  # a gold that is only maths
+    assert grader.gold_from_solution("We compute and get 4 in the end") is None  # prose is no gold
 
 
 def _outputs():

@@ -4,8 +4,11 @@ A final answer is the last box, or several boxes at the end that are joined
 like a list: ``\\boxed{2} and \\boxed{3}``, ``$\\boxed{a}$ \\quad \\text{and}
 \\quad $\\boxed{b}$``, ``\\(\\boxed{1}\\), \\(\\boxed{2}\\)`` or "for part (a)
 \\boxed{1} and for part (b) \\boxed{2}" give the list ``2, 3`` / ``a, b``...
-Boxes separated by other words ("first \\boxed{3} then \\boxed{4}") are not
-joined: the last one is the answer. Predictions (:mod:`extract`) and gold
+A unit or noun (one or two words) or a part label may follow a box before the
+joiner: "\\boxed{1} papers and \\boxed{2} bins", "\\boxed{a} for part (a) and
+\\boxed{b}". Boxes separated by other words ("first \\boxed{3} then
+\\boxed{4}", "\\boxed{3} is wrong and \\boxed{4}") are not joined: the last one
+is the answer. Predictions (:mod:`extract`) and gold
 strings (:func:`normalize.normalize_answer`, ``samples_io.gold_answer`` via
 :func:`last_boxed`) use the same rule, so a gold with two boxes is not cut to
 its last one.
@@ -94,8 +97,17 @@ _GAP_NOISE_RE = re.compile(
     r"|[{}$*~]"
 )
 _LABEL = r"(?:\(\s*(?:[a-h]|[ivx]{1,4}|\d)\s*\)|\b(?:[a-h]|[ivx]{1,4}|\d)\))"
+# Words that make the gap a sentence ("\boxed{3} then \boxed{4}"), never a unit.
+_STOP = (r"(?:and|or|then|so|thus|hence|but|not|is|are|was|were|which|that|therefore|gives?|giving|yields?|"
+         r"becomes?|equals?|from|to|into|minus|plus|times|over|of|if|else|otherwise|instead|after|before|when|"
+         r"seems?|wrong|incorrect|correct|right|earlier|first|initially|actually|wait|no|yes|maybe|perhaps)\b")
+# A unit or noun after a box, right before the joiner: "\boxed{1} papers and \boxed{2} bins".
+_UNIT = r"(?:(?:(?!" + _STOP + r")[A-Za-z]{2,15}\s*){1,2}(?=,|\b(?:and|or)\b))"
 _GAP_RE = re.compile(
-    r"(?is)^[\s,;.]*(?:and|or)?[\s,;]*"
+    r"(?is)^[\s,;.]*"
+    r"(?:(?:for\s+)?(?:part\s*)?" + _LABEL + r"[\s,;]*(?=,|\b(?:and|or)\b))?"  # "\boxed{3} for part (a) and"
+    r"(?:" + _UNIT + r")?"
+    r"(?:and|or)?[\s,;]*"
     r"(?:(?:and\s+)?(?:for\s+)?(?:part\s*)?" + _LABEL + r"[\s,:;]*(?:the\s+answer\s+is\s*:?)?[\s,;:]*)?"
     r"(?:[A-Za-z](?:_\w{1,3})?\s*=\s*)?$"
 )

@@ -11,16 +11,21 @@ Recognised, the one that occurs last in the text winning:
    :mod:`boxes`);
 3. GSM8K's ``#### X``.
 
-If none is present, the last number in the text (configurable). The text is
-first cut at a new conversation turn (``USER:``, ``<|im_end|>``, ...) so a
+If none is present (the configurable fallback), the last LaTeX math span
+(:mod:`spans`; spans joined by "and"/","/"or" as a list) or the last number
+(:mod:`prose_numbers`), whichever ends later. The text is first cut at a new
+conversation turn (``USER:``, ``<|im_end|>``, ``<start_of_turn>`` ...) so a
 hallucinated next exchange cannot supply the answer, and an answer phrase ends
 at its sentence: later text ("I hope it is correct.", a check, a remark with
 numbers) does not leak into it.
 
-A final statement that denies a value ("The answer is not 5.", "x \\neq 5")
-gives no answer (``None``), not that value. Lead-ins inside the answer
-("Final Answer: The largest $n$ is 34") and quotes are dropped, and an option
-phrase ("The correct option is (b)") gives the letter ``(B)``.
+A final statement that denies a value in prose ("The answer is not 5.", "x is
+not $5$", ``x \\neq 5`` outside maths) gives no answer (``None``), not that
+value; a final math span that is a relation ``$x \\neq 5$`` is that relation
+(which never equals 5). Lead-ins inside the answer ("Final Answer: The largest
+$n$ is 34"), ``x \\approx`` and quotes are dropped, doubled backslashes before a
+command name are read as single, and an option phrase ("The correct option is
+(b)") gives the letter ``(B)``.
 
 Everything is linear in the text length (``rfind`` and single-pass scans,
 regular expressions without nested quantifiers), and only the last
@@ -31,7 +36,9 @@ from __future__ import annotations
 
 import re
 
+from mathjax.grader import spans
 from mathjax.grader.boxes import boxed_at, final_boxes, find_balanced
+from mathjax.grader.prose_numbers import last_number, negated_before
 
 # The final answer is at the end; 64 KB is ~16k tokens of tail.
 TAIL_CHARS = 65_536
@@ -40,6 +47,8 @@ _MAX_ANSWER = 1_000
 _TURN_MARKERS = (
     "\nUSER:", "USER:", "\n### Instruction", "### Instruction:", "<|im_end|>", "<|im_start|>",
     "<|eot_id|>", "<|endoftext|>", "</s>", "<|end|>", "\nHuman:", "\n\nQuestion:",
+    "<|start_header_id|>", "<|eom_id|>", "<start_of_turn>", "<end_of_turn>", "<|user|>", "<|assistant|>",
+    "[INST]", "<\uff5cUser\uff5c>", "<\uff5cend\u2581of\u2581sentence\uff5c>", "\nUser:",
 )
 _PHRASE_RE = re.compile(
     r"\bthe\s+(?:final\s+|correct\s+|required\s+)?answer(?:\s+to\s+(?:the|this)\s+(?:question|problem))?"
@@ -59,20 +68,13 @@ _NOT_ANSWERS = re.compile(
 _MATHY = re.compile(r"[\d\\$^_=<>()\[\]{}+*/|]")
 _BOX_MARK_RE = re.compile(r"\\(?:boxed|fbox|framebox)\b")
 _HASH_RE = re.compile(r"####\s*")
-_NUMBER_RE = re.compile(
-    r"(?<![\w.])-?(?:\d{1,3}(?:(?:,|\s?\{\s?,\s?\}\s?)\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+(?![\d.]))?"
-    r"|\\frac\{-?\d+\}\{\d+\}"
-)
 # "not 5", "n't 5", "not equal to $5$": the statement denies a value.
 _NEGATED_RE = re.compile(r"(?i)^(?:not|n['’]t)\s+(?:(?:equal\s+to|just|simply)\s+)?[-+$\\(\[{\d.]")
 _NEGATED_BUT_RE = re.compile(r"(?i)^(?:not|n['’]t)\b.{1,200}?,?\s+but\s+(?:rather\s+|instead\s+)?(\S.*)$", re.S)
-# Right before a number or box: "is not", "isn't", "\neq", "≠".
-_NEGATION_BEFORE_RE = re.compile(
-    r"(?i)(?:\bnot|n['’]t|\\neq?|\u2260)\s*(?:(?:equal\s+to|be)\s*)?[$\s(]*(?:\\\(|\\boxed\{|\\fbox\{)?\s*$"
-)
 # "The largest $n$ is 34", "the number of ways is 12": the answer is after the verb.
 _LEAD_IN_RE = re.compile(
-    r"(?i)^(?P<head>[a-z][^=<>\n]{0,80}?)\s+(?:is|are|was|equals|would\s+be|will\s+be|must\s+be)\s*:?\s+(?P<tail>\S.*)$",
+    r"(?i)^(?P<head>[a-z][^=<>\n]{0,120}?)\s+(?:is|are|was|equals|would\s+be|will\s+be|must\s+be)"
+    r"\s*:?\s+(?P<tail>\S.*)$",
     re.S,
 )
 _OPTION_RE = re.compile(r"(?i)^(option\s*|choice\s*)?(?:\\text\{\s*)?\(?([a-e])\)?(?:\s*\})?$")
@@ -80,13 +82,15 @@ _OPTION_WORD_RE = re.compile(r"(?i)\b(?:option|choice)\b")
 # "Final Answer: $n$ is 34": a math name, then the value.
 _MATH_LEAD_IN_RE = re.compile(r"^\$[^$\n]{1,40}\$\s+(?:is|are|was|equals)\s*:?\s+")
 _LEAD_APPROX_RE = re.compile(r"^(?:\\approx(?![a-zA-Z])|\u2248|\\sim(?![a-zA-Z])|~)\s*")
+_SENTENCE_END_RE = re.compile(r"[ \t*]*(?:[.!?;:](?:\s|$)|\n|$|I hope)")
+_VARIABLE_RE = re.compile(r"^[A-Za-z](?:_\{?\w{1,3}\}?)?$")
+# "x \approx 11", "h_1\approx 2.5": a named approximate value is the value.
+_VAR_APPROX_RE = re.compile(r"^(?:[A-Za-z](?:_\{?\w{1,3}\}?)?\s*)?(?:\\approx(?![a-zA-Z])|\u2248)\s*")
 # "12 is the answer", "5 is our final answer": the value is before the verb.
 _TRAILING_IS_ANSWER_RE = re.compile(r"(?i)\s+is\s+(?:the|our|my)\s+(?:final\s+|correct\s+)?answer\W*$")
 _TRAILING_NOT_RE = re.compile(r"(?i)(?:,|;|\s)\s*(?:and\s+|but\s+)?not\s+(?=[-+$\\(\d])")
-_QUOTES = (('"', '"'), ("'", "'"), ("\u201c", "\u201d"), ("\u2018", "\u2019"), ("``", "''"))
+_QUOTES = (('\\"', '\\"'), ('"', '"'), ("'", "'"), ("\u201c", "\u201d"), ("\u2018", "\u2019"), ("``", "''"))
 _REASON_RE = re.compile(r"(?i),?\s+(?:because|since|as|which|where|so|given|for|when)\s")
-_THOUSANDS_BRACE_RE = re.compile(r"\{\s*,\s*\}")
-_ENCLOSING_CMD_RE = re.compile(r"\\(?:[dtc]?(frac)|(sqrt))(?![a-zA-Z])")
 _ONLY_ANSWER_RE = re.compile(r"(?i)^(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*:?\s*")
 
 
@@ -99,29 +103,19 @@ def _truncate_turns(text: str) -> str:
     return text[:cut]
 
 
-def _closing_dollar(s: str, start: int) -> int:
-    """Index of the next unescaped ``$`` (``\\$`` is a dollar sign, not a delimiter)."""
-    j = s.find("$", start)
-    while j > 0 and s[j - 1] == "\\":
-        j = s.find("$", j + 1)
-    return j
-
-
 def _span_until_sentence_end(s: str) -> str:
     """The answer after a phrase: a $...$ block, or up to the end of its sentence."""
     s = s.lstrip()
-    if s.startswith("$$"):
-        j = s.find("$$", 2)
-        return s[2:j] if j > 0 else s[2:]
-    if s.startswith("$"):
-        j = _closing_dollar(s, 1)
-        if j > 0:
-            return s[1:j]
-    if s.startswith("\\(") or s.startswith("\\["):
-        close = "\\)" if s[1] == "(" else "\\]"
-        j = s.find(close, 2)
-        if j > 0:
-            return s[2:j]
+    if s.startswith("$") or s.startswith("\\(") or s.startswith("\\["):
+        got = spans.joined_at(s, 0)
+        if got is not None and not spans.is_prose(got[1][0]):  # "$5. She has $": currency signs
+            # One span: its content; "$2$ and $3$": the spans, joined later by _clean.
+            if len(got[1]) == 1 or not _SENTENCE_END_RE.match(s, got[0]):
+                return got[1][0]  # one span; or a list that does not end the sentence: its first item
+            return s[: got[0]]
+        if got is None and s.startswith("$$"):
+            j = s.find("$$", 2)
+            return s[2:j] if j > 0 else s[2:]
     depth = 0
     n = min(len(s), _MAX_ANSWER + 1)
     i = 0
@@ -144,6 +138,20 @@ def _span_until_sentence_end(s: str) -> str:
     return s[:i]
 
 
+def _unwrap_math(ans: str) -> str:
+    """``$x$`` -> ``x``, ``$12$ and $13$`` -> ``12, 13``, ``$1,600`` (currency) -> ``1,600``."""
+    if not ans.startswith("$") and not ans.startswith("\\(") and not ans.startswith("\\["):
+        return ans
+    whole = spans.whole_math(ans)
+    if whole is not None:
+        return whole
+    if ans.startswith("$") and ans.endswith("$") and len(ans) > 1:
+        return ans.strip("$").strip()
+    if ans.startswith("$") and "$" not in ans[1:]:
+        return ans[1:].strip()  # a currency sign, not a math delimiter
+    return ans
+
+
 def _unquote(ans: str) -> str:
     """``"blue"`` -> ``blue``: quotes around a whole answer are not part of it."""
     for a, b in _QUOTES:
@@ -161,7 +169,7 @@ def _strip_lead_in(ans: str) -> str:
     alone), and the tail must be non-empty.
     """
     m = _LEAD_IN_RE.match(ans)
-    if m is None or len(m.group("head").split()) > 10:
+    if m is None or len(m.group("head").split()) > 16:
         return ans
     tail = m.group("tail").strip()
     return _strip_lead_in(tail) if tail else ans
@@ -174,11 +182,8 @@ def _clean(ans: str) -> str | None:
         ans = ans[: m.start()]
     ans = ans.strip().strip("*").strip()
     ans = ans.rstrip(".;:!?, ").strip()
-    if ans.startswith("$") and ans.endswith("$") and len(ans) > 1:
-        ans = ans.strip("$").strip()
-    elif ans.startswith("$") and "$" not in ans[1:]:
-        ans = ans[1:].strip()  # a currency sign, not a math delimiter
-    ans = _unquote(ans).rstrip(".;:!?, ").strip()
+    ans = _unwrap_math(ans)
+    ans = _unwrap_math(_unquote(ans).rstrip(".;:!?, ").strip())
     # "\approx 11", "≈ 11": the value is what follows the sign.
     ans = _LEAD_APPROX_RE.sub("", ans)
     ans = _TRAILING_IS_ANSWER_RE.sub("", ans)
@@ -224,51 +229,6 @@ def _phrase_answer(text: str, start: int) -> str | None:
         got = _strip_lead_in(got)
         got = _clean(got) if got else None
     return got
-
-
-def _negated_before(text: str, pos: int) -> bool:
-    """Whether the value at ``text[pos]`` is denied ("is not 5", "x \\neq 5")."""
-    return bool(_NEGATION_BEFORE_RE.search(text[max(0, pos - 40) : pos]))
-
-
-def _last_number(text: str) -> str | None:
-    tail = text[-4096:]
-    last = None
-    for m in _NUMBER_RE.finditer(tail):
-        last = m
-    if last is None:
-        return None
-    start, end = last.span()
-    # "\dfrac{3}{4}.", "\sqrt{2}.": the number is part of a larger expression.
-    enclosing = _enclosing_command(tail, start, end)
-    if enclosing is not None:
-        start, end = enclosing
-    if _negated_before(tail, start):
-        return None
-    return _THOUSANDS_BRACE_RE.sub("", tail[start:end].replace(" ", ""))
-
-
-def _enclosing_command(s: str, start: int, end: int) -> tuple[int, int] | None:
-    """Span of the ``\\frac``/``\\sqrt`` whose arguments hold ``s[start:end]``."""
-    for m in _ENCLOSING_CMD_RE.finditer(s, max(0, start - 200), start):
-        j = m.end()
-        nargs = 1 if m.group(2) else 2
-        for _ in range(nargs):
-            while j < len(s) and s[j] == " ":
-                j += 1
-            if j < len(s) and s[j] == "{":
-                k = find_balanced(s, j, limit=400)
-                if k < 0:
-                    break
-                j = k + 1
-            elif j < len(s) and (s[j].isalnum()):
-                j += 1
-            else:
-                break
-        else:
-            if m.start() < start and j >= end:
-                return m.start(), j
-    return None
 
 
 def extract_answer(text: str, *, fallback: str | None = "last_number") -> str | None:
@@ -318,24 +278,61 @@ def extract_answer(text: str, *, fallback: str | None = "last_number") -> str | 
                 got = None  # a word after a boxed result is commentary; the box decides
         elif kind == "boxed":
             fb = final_boxes(text)
-            if fb is not None and _negated_before(text, fb[0]):
+            if fb is not None and negated_before(text, fb[0]):
                 return None  # "x is not $\boxed{5}$"
             got = fb[1].strip() if fb is not None else None
         else:
             line = text[pos:].split("\n", 1)[0]
             got = _clean(_HASH_RE.sub("", line, count=1))
         if got:
-            return got[: _MAX_ANSWER + 1]
+            return _finish(got)
     if fallback == "last_number":
-        return _last_number(text)
+        return _finish(_fallback_answer(text))
     return None
+
+
+def _fallback_answer(text: str) -> str | None:
+    """No marker: the last math span or the last number, whichever ends later.
+
+    A span denied in prose ("x is not $5$") gives no answer; a lone variable
+    span after a number in the same sentence ("12 ways to choose $k$.") is a
+    name, and the number is the answer.
+    """
+    num = last_number(text)
+    span = spans.last_span(text)
+    if span is None or (num is not None and num[0] > span[1]):
+        return num[1] if num is not None else None
+    start, _, ans = span
+    if negated_before(text, start):
+        return None
+    if num is not None and num[1] is not None and _VARIABLE_RE.match(ans):
+        cut = text.rfind(". ", max(0, start - 400), start)
+        cut = max(cut, text.rfind("\n", max(0, start - 400), start))
+        if max(cut, start - 400) < num[0] <= start:
+            return num[1]  # the number is in the span's sentence
+    return ans
+
+
+def _finish(ans: str | None) -> str | None:
+    """Common last touches: single backslashes, ``x \\approx 11`` -> ``11``."""
+    if not ans:
+        return None
+    ans = spans.undouble(ans)
+    m = _VAR_APPROX_RE.match(ans)
+    if m and m.end() < len(ans):
+        ans = ans[m.end() :]
+    return ans[: _MAX_ANSWER + 1]
 
 
 def gold_from_solution(solution: str) -> str | None:
     """The reference answer of a worked solution (MATH: last box; GSM8K: ``####``)."""
     if "####" in solution:
         return _clean(solution[solution.rfind("####") + 4 :].split("\n", 1)[0])
-    return extract_answer(solution, fallback=None)
+    got = extract_answer(solution, fallback=None)
+    if got is None and isinstance(solution, str) and len(solution) <= 4 * _MAX_ANSWER:
+        # A gold that is only maths: "$(p,q)=(3,2)$", "$21,16$ or $11$" (a list).
+        got = _finish(spans.whole_math(solution))
+    return got
 
 
 __all__ = ["extract_answer", "gold_from_solution", "find_balanced"]

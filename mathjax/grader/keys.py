@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from mathjax.grader import numeric
+from mathjax.grader import decimals, numeric
 from mathjax.grader.equiv import analyze, exact_status
 from mathjax.grader.normalize import normalize_text
 from mathjax.grader.relations import INTERVAL_KINDS, inf_sign, rel_meaning
@@ -23,6 +23,12 @@ def scalar_key(n: tuple):
         return ("inf", s)
     st, v = exact_status(n)
     if st == "ok":
+        lit = decimals.literal(n)
+        if lit is not None and lit[1] >= decimals.LONG_DECIMAL_DIGITS:
+            # 0.0833333333333333 pools with 1/12 (decimals.py): key on the simple fraction it renders.
+            q = v.limit_denominator(10 ** (lit[1] // 2))
+            if q != v and decimals.long_decimal_match(n, ("num", q, 0)):
+                return ("q", q)
         return ("q", v)
     syms = numeric.free_symbols(n)
     vals = []
@@ -50,6 +56,10 @@ def node_key(n: tuple):
         return next(iter(keys)) if len(keys) == 1 else ("set", keys)
     if kind == "seq":
         return ("seq", n[1], n[2], tuple(node_key(x) for x in n[3]))
+    if kind == "ratio":
+        return ("ratio", tuple(node_key(x) for x in n[1]))
+    if kind == "bigop":
+        raise ValueError("no key")
     if kind == "matrix":
         if is_vector(n):
             return ("seq", "(", ")", tuple(node_key(x) for x in items(n)))

@@ -31,6 +31,7 @@ plain tuples (hashable, so they can be cached and compared structurally):
 ``("matrix", rows)``           ``\\begin{pmatrix}...``
 ``("text", s)``                a plain-text answer
 ``("reals",)`` ``("empty",)``  the real line, the empty set
+``("bigop", op, k, lo, hi, body)``  ``\\sum_{k=lo}^{hi} body`` (op ``sum``/``prod``)
 =============================  =================================================
 """
 
@@ -719,6 +720,8 @@ class _Parser:
                 raise ParseError("unclosed abs")
             self.take_cmd()
             return ("func", "abs", (inner,))
+        if name in ("sum", "prod"):
+            return self.big_operator(name)
         if name in GREEK:
             return self.symbol(name)
         if name == "e":
@@ -733,6 +736,24 @@ class _Parser:
         if name in _CLOSER_CMDS:
             return None
         raise ParseError(f"unknown command \\{name}")
+
+    def big_operator(self, name: str) -> Node:
+        """``\\sum_{k=0}^{n-1} body``: ``("bigop", name, index, lo, hi, body)``; the body is one term."""
+        if self.peek() != "_":
+            raise ParseError("big operator without index")
+        self.i += 1
+        self.expect("{")
+        low = self.relation_in_group("}")
+        if low[0] != "rel" or low[1] != ("=",) or len(low[2]) != 2 or low[2][0][0] != "sym":
+            raise ParseError("big operator index")
+        if self.peek() != "^":
+            raise ParseError("big operator without upper bound")
+        self.i += 1
+        hi = self.exponent()
+        body = self.term()
+        if body is None:
+            raise ParseError("big operator without body")
+        return ("bigop", name, low[2][0][1], low[2][1], hi, body)
 
     def function(self, name: str) -> Node:
         power = None

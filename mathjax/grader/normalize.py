@@ -89,6 +89,11 @@ _TRAILING_PUNCT = " \t\n.,;:?"
 _WS_RE = re.compile(r"\s+")
 _LETTER_RE = re.compile(r"[A-Za-z]{3}")
 _MARKDOWN_RE = re.compile(r"\*\*|__")
+# "\\frac{1}{5}" written out of a string literal: every command doubled.
+_DOUBLED_CMD_RE = re.compile(r"\\\\[a-zA-Z]")
+_SINGLE_CMD_RE = re.compile(r"(?<!\\)\\[a-zA-Z]")
+# "\quadx_{2}": a space command glued to the next name.
+_GLUED_QUAD_RE = re.compile(r"\\q?quad(?=[a-zA-Z])")
 
 
 def _unwrap_commands(s: str) -> str:
@@ -134,6 +139,8 @@ def normalize_answer(ans: str, *, thousands: bool = True) -> str:
         s = boxed
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
     s = _MARKDOWN_RE.sub("", s)
+    s = undouble_escapes(s)
+    s = _GLUED_QUAD_RE.sub(" ", s)
     s = strip_dollars(s)
     s = _LATEX_THOUSANDS_RE.sub("", s)
     s = s.replace("\\%", "%").replace("\\#", "#").replace("\\&", "&")
@@ -182,6 +189,19 @@ def normalize_answer(ans: str, *, thousands: bool = True) -> str:
         s = s.replace(" ", "")
     elif "," in s and _EMBEDDED_THOUSANDS_RE.search(s):
         s = _collapse_thousands(s)
+    return s
+
+
+def undouble_escapes(s: str) -> str:
+    """``\\\\left( \\\\frac{1}{5} \\\\right)`` -> ``\\left( \\frac{1}{5} \\right)``.
+
+    An escaping artifact (a string literal printed with its escapes): every
+    command has a doubled backslash and none has a single one. Then every
+    ``\\\\`` is halved (a doubled row separator ``\\\\\\\\`` becomes ``\\\\``).
+    A single-escaped answer is left alone (``\\\\`` is a matrix row break).
+    """
+    if "\\\\" in s and _DOUBLED_CMD_RE.search(s) and not _SINGLE_CMD_RE.search(s):
+        return s.replace("\\\\", "\\")
     return s
 
 

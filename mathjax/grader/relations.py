@@ -10,7 +10,11 @@
   in a linear expression (``-x > -1`` and ``2x < 2`` are ``x < 1``) or is a
   function value (``0 < f(x) < 1`` is ``(0, 1)``); intervals and unions are
   evaluated, sorted and merged (``[1,2] \\cup [2,3] = [1,3]``, finite sets in
-  a union are points) before comparing.
+  a union are points) before comparing. Bounds on ``|z|`` give the mirrored
+  union (``1 \\le |z| \\le 2`` is ``[-2,-1] \\cup [1,2]``); ``x \\in [a, b]``
+  bounds ``x`` (so it differs from ``a \\le y \\le b``).
+* ``x \\approx 11`` is the assignment of 11 to x; after an exact value
+  (``x = \\frac13 \\approx 0.33``) the approximation is dropped.
 """
 
 from __future__ import annotations
@@ -39,11 +43,17 @@ def inf_sign(n: tuple) -> int:
 
 
 def is_func_call(n: tuple) -> bool:
-    """``f(x)``, ``g(t)``, ``f(x, y)``: a function letter applied to variables."""
-    return (
-        n[0] == "mul" and len(n[1]) == 2 and n[1][0][0] == "sym" and n[1][0][1] in FUNC_LETTERS
-        and n[1][1][0] in ("sym", "seq")
-    )
+    """``f(x)``, ``g(t)``, ``f(x, y)``, ``W(n)``: a function letter applied to variables.
+
+    Any capital letter names a function of a lower-case variable (``W(n)``,
+    ``P(x)``); two capitals are a segment or a product of points (``PQ``).
+    """
+    if not (n[0] == "mul" and len(n[1]) == 2 and n[1][0][0] == "sym" and n[1][1][0] in ("sym", "seq")):
+        return False
+    name, arg = n[1][0][1], n[1][1]
+    if len(name) == 1 and name.isupper():
+        return arg[0] == "seq" or not arg[1][:1].isupper()
+    return name in FUNC_LETTERS
 
 
 def is_point_name(n: tuple) -> bool:
@@ -79,6 +89,9 @@ def rel_meaning(n: tuple):
     if "~" in ops:
         # "x = 1/3 \\approx 0.333": the exact value is before the approximation.
         k = ops.index("~")
+        if k == 0 and is_lhs_var(parts[0]) and not numeric.free_symbols(parts[1]):
+            # "x \\approx 11": the value given for x (an inexact one stays unequal to an exact gold).
+            return ("assign", parts[0], parts[1])
         ops, parts = ops[:k], parts[: k + 1]
         if not ops:
             return ("value", parts[0])
@@ -137,24 +150,39 @@ def _is_subject(p: tuple) -> bool:
     return (p[0] == "sym" and p[1] not in ("e", "i")) or is_func_call(p)
 
 
+# Generic sample points: a linear part with simple coefficients does not vanish
+# there (a zero sum would be refused by the evaluator as a cancellation).
+_T1 = Fraction(1009, 7)
+_CHECK = (Fraction(-2003, 11), Fraction(3001, 13), Fraction(4001, 17))
+
+
+def _exact_or_node(node: tuple) -> tuple:
+    """``node`` as an exact literal where it is rational (``1 - 1 + 1`` -> 1), else as it is."""
+    try:
+        q = numeric.exact(node)
+    except numeric.EvalError:
+        return node
+    return ("num", q, 0) if q is not None else node
+
+
 def _linear(p: tuple):
     """(var, a, b, a < 0) with nodes ``a``, ``b`` where ``p = a*var + b`` (a real, non-zero), else None.
 
     Checked numerically at three more points; the coefficients are kept as
-    expression nodes so that exact end points stay exact (``2x < 2``: 2/2).
+    expression nodes (exact literals where rational) so that exact end points
+    stay exact (``2x < 2``: 2/2; ``|x - 1| < 2``: b = -1).
     """
     syms = numeric.free_symbols(p)
     if len(syms) != 1:
         return None
     var = next(iter(syms))
-    zero, one = ("num", Fraction(0), 0), ("num", Fraction(1), 0)
     try:
-        b = substitute(p, var, zero)
-        a = ("add", (substitute(p, var, one), ("neg", b)))
+        b = _exact_or_node(substitute(p, var, ("num", Fraction(0), 0)))
+        a = _exact_or_node(("div", ("add", (substitute(p, var, ("num", _T1, 0)), ("neg", b))), ("num", _T1, 0)))
         av, bv = numeric.approx(a, 0), numeric.approx(b, 0)
         if numeric.imag_part(av) or numeric.imag_part(bv) or numeric.close(av, 0, 1e-30):
             return None
-        for t in (Fraction(2), Fraction(-3), Fraction(7, 3)):
+        for t in _CHECK:
             pv = numeric.approx(substitute(p, var, ("num", t, 0)), 0)
             if not numeric.close(pv, av * numeric.approx(("num", t, 0), 0) + bv, 1e-25):
                 return None
@@ -169,6 +197,8 @@ def interval_subject(n: tuple) -> str | None:
     ``None`` for function values (``f(x)``: the range, whatever its letter) and
     anything that is not a one-variable inequality.
     """
+    if n[0] == "rel" and n[1] == ("in",) and n[2][0][0] == "sym":
+        return n[2][0][1]  # "x \\in [-2, 7]"
     if n[0] != "rel" or not all(op in INEQ for op in n[1]):
         return None
     moving = [p for p in n[2] if numeric.free_symbols(p)]
@@ -200,6 +230,9 @@ def one_var_intervals(n: tuple):
     if len(var_idx) != 1:
         return None
     v = var_idx[0]
+    p = parts[v]
+    if p[0] == "func" and p[1] == "abs" and len(p[2]) == 1 and "!=" not in ops:
+        return _abs_intervals(ops, parts, v, p[2][0])
     flip = False
     bound = lambda c: c  # noqa: E731  (identity unless the part is linear)
     if not _is_subject(parts[v]):
@@ -233,6 +266,45 @@ def one_var_intervals(n: tuple):
         else:
             lo, lc = other, not strict
     return [(lo, lc, hi, hc)]
+
+
+def _abs_intervals(ops: tuple, parts: tuple, v: int, inner: tuple):
+    """Intervals of ``lo < |inner| < hi``, ``inner`` a variable or linear in one (``|2x - 1| \\le 3``)."""
+    u = ("sym", "_abs")  # the value of |inner|, bounded as a variable first
+    ivs = one_var_intervals(("rel", ops, parts[:v] + (u,) + parts[v + 1 :]))
+    ivs = _abs_preimage(ivs[0]) if ivs else None
+    if ivs is None or _is_subject(inner):
+        return ivs
+    lin = _linear(inner)
+    if lin is None:
+        return None
+    _, a, b, flip = lin
+
+    def solve(e):  # u = a*x + b at u = e, for x (a < 0 swaps the infinities)
+        sign = inf_sign(e)
+        if sign:
+            return INF if (sign > 0) != flip else NEG_INF
+        return ("div", ("add", (e, ("neg", b))), a)
+
+    if flip:
+        return [(solve(hi), hc, solve(lo), lc) for lo, lc, hi, hc in ivs]
+    return [(solve(lo), lc, solve(hi), hc) for lo, lc, hi, hc in ivs]
+
+
+def _abs_preimage(iv):
+    """Where ``|x|`` lies in ``(lo, hi)``: ``1 <= |z| <= 3/2`` is ``[-3/2, -1] \\cup [1, 3/2]``."""
+    lo, lc, hi, hc = iv
+    if inf_sign(lo):
+        lo_v = -1
+    else:
+        try:
+            lo_v = endpoint_value(lo)
+        except Exception:
+            return None
+    neg_hi = NEG_INF if inf_sign(hi) else ("neg", hi)
+    if lo_v < 0 or (lo_v == 0 and lc):
+        return [(neg_hi, hc, hi, hc)]  # |x| >= 0 always
+    return [(neg_hi, hc, ("neg", lo), lc), (lo, lc, hi, hc)]
 
 
 def to_intervals(n: tuple, in_union: bool = False):

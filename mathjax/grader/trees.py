@@ -7,7 +7,7 @@ from fractions import Fraction
 from mathjax.grader import numeric
 
 MAX_PM = 4  # at most 2**4 sign combinations
-_NON_SCALAR = ("list", "set", "seq", "matrix", "rel", "union", "reals", "empty", "text", "pm")
+_NON_SCALAR = ("list", "set", "seq", "matrix", "rel", "union", "reals", "empty", "text", "pm", "ratio", "bigop")
 
 
 def is_scalar(n: tuple) -> bool:
