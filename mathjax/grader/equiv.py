@@ -28,6 +28,8 @@ Policy (what "equal" means), applied after :func:`normalize.normalize_answer`:
   labelled ratios ``V_1:V_2 = 2:3`` are their value (:mod:`labels`);
   ``p=5,q=2;p=7,q=2`` is the tuple list ``(5,2),(7,2)`` (:mod:`assignments`).
   ``\\sum``/``\\prod`` match with equal bounds and bodies.
+* A congruence ``n \\equiv 5 \\pmod{17}`` is its reduced residue ``5`` (not ``22``),
+  or a congruence of the same modulus and class (:mod:`modular`).
 * Plain-text answers compare case- and punctuation-insensitively; choice
   letters ``(C)``, ``\\text{C}``, ``C``, ``(c)`` are equal (a bare ``c`` is a
   variable). Number words are numbers (``eighteen``, ``1.5 million``).
@@ -45,7 +47,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from mathjax.grader import angles as _angles, labels as _labels, latex, numeric
+from mathjax.grader import angles as _angles, labels as _labels, latex, modular as _modular, numeric
 from mathjax.grader.assignments import group_assignments
 from mathjax.grader.normalize import (
     AnswerTooLong,
@@ -93,6 +95,9 @@ def analyze(s: str) -> Answer:
     if labelled is not None:
         label, norm = labelled
     norm = _labels.set_builder_condition(norm) or norm
+    congruence = _modular.parse_congruence(norm) if label is None else None
+    if congruence is not None:
+        return Answer(s, norm, congruence, normalize_text(norm))
     try:
         node = _parse(norm)
     except latex.TooDeep:
@@ -111,6 +116,7 @@ def analyze(s: str) -> Answer:
     except Exception:  # a parser bug must not stop a run: the answer is then text
         node = None
     if node is not None:
+        node = _labels.function_label(norm, node)
         node = group_assignments(matrix_value(node))
     alt = None
     if node is not None and node[0] == "num" and "," in s:
@@ -229,6 +235,8 @@ def _cmp(a: tuple, b: tuple, sym: bool) -> Verdict:
         return _E
     a, b = merge_set_union(a), merge_set_union(b)
     ka, kb = a[0], b[0]
+    if ka == "mod" or kb == "mod":
+        return _modular.compare(a, b)
     if ka == "bigop" or kb == "bigop":
         return _cmp_big_operators(a, b, sym)
     if ka == "ratio" or kb == "ratio":

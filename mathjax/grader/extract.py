@@ -4,7 +4,8 @@ Recognised, the one that occurs last in the text winning:
 
 1. an answer phrase: ``The answer is: X`` / ``The answer is X`` (the
    Xwin-Math format), ``The final answer is X`` and Minerva's
-   ``Final Answer: ...``, ``Answer: X``; when X holds a ``\\boxed{}``, its
+   ``Final Answer: ...``, ``Answer: X`` (also ``Réponse:``, ``Respuesta:``,
+   ``Antwort:``, ``答案``/``答案是``); when X holds a ``\\boxed{}``, its
    content;
 2. the last balanced ``\\boxed{}`` / ``\\fbox{}`` (several boxes joined by
    "and", ",", ``\\quad``, part labels ... are returned as a list, see
@@ -55,7 +56,8 @@ _PHRASE_RE = re.compile(
     r"\s+(?:is|=)\s*:?"
     r"|\bfinal\s+answer\s*(?:is\b)?\s*:?"
     r"|\bthe\s+(?:correct|right|best)\s+(?:option|choice)\s+(?:is|=)\s*:?"
-    r"|^[ \t*#>]*answer\s*:\**",
+    r"|^[ \t*#>]*(?:answer|r\u00e9ponse|respuesta|antwort)\s*[:\uff1a]\**"
+    r"|\u7b54\u6848\s*(?:\u662f|\u4e3a)?\s*[:\uff1a]?",  # 答案, 答案是, 答案为
     re.I | re.M,
 )
 # "our answer is correct", "the final answer is positive, because ...": a phrase
@@ -91,6 +93,7 @@ _TRAILING_IS_ANSWER_RE = re.compile(r"(?i)\s+is\s+(?:the|our|my)\s+(?:final\s+|c
 _TRAILING_NOT_RE = re.compile(r"(?i)(?:,|;|\s)\s*(?:and\s+|but\s+)?not\s+(?=[-+$\\(\d])")
 _QUOTES = (('\\"', '\\"'), ('"', '"'), ("'", "'"), ("\u201c", "\u201d"), ("\u2018", "\u2019"), ("``", "''"))
 _REASON_RE = re.compile(r"(?i),?\s+(?:because|since|as|which|where|so|given|for|when)\s")
+_CJK_RE = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _ONLY_ANSWER_RE = re.compile(r"(?i)^(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*:?\s*")
 
 
@@ -133,6 +136,8 @@ def _span_until_sentence_end(s: str) -> str:
                 break
             if c in ".!?" and (i + 1 >= len(s) or s[i + 1] in " \n\t*)$"):
                 # A decimal point has a digit right after it; a full stop does not.
+                break
+            if c in "\u3002\uff01\uff1f":  # CJK full stop, exclamation and question marks
                 break
         i += 1
     return s[:i]
@@ -276,6 +281,8 @@ def extract_answer(text: str, *, fallback: str | None = "last_number") -> str | 
                 got = None
             elif got is not None and 0 <= box_pos < pos and not _MATHY.search(got):
                 got = None  # a word after a boxed result is commentary; the box decides
+            elif got is not None and _CJK_RE.search(got):
+                got = _fallback_answer(got)  # "答案：每份是 (\frac{2}{5}) 吨": the maths in the sentence
         elif kind == "boxed":
             fb = final_boxes(text)
             if fb is not None and negated_before(text, fb[0]):

@@ -60,6 +60,8 @@ def node_key(n: tuple):
         return ("ratio", tuple(node_key(x) for x in n[1]))
     if kind == "bigop":
         raise ValueError("no key")
+    if kind == "mod":  # a congruence: its variable and residue class (modular.py)
+        return ("mod", n[1], n[2] % n[3], n[3])
     if kind == "matrix":
         if is_vector(n):
             return ("seq", "(", ")", tuple(node_key(x) for x in items(n)))

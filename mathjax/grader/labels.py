@@ -117,6 +117,33 @@ def split_label(norm: str) -> tuple[str, str] | None:
     return (label, parts[1].strip()) if label else None
 
 
+# "y(t) = 6t - 5": a lower-case letter with its variable in parentheses, then one "=".
+_FUNCTION_LABEL_RE = re.compile(r"^\s*([a-z])\s*\(\s*([a-z])\s*\)\s*=(?![=<>])")
+
+
+def function_label(norm: str, node: tuple) -> tuple:
+    """``y(t) = 6t - 5`` read as the function ``y`` of ``t`` (its value is the right side).
+
+    The parser reads ``y(t)`` as the product ``y t``; the parentheses in the
+    string make it a function call: the lhs becomes ``y`` applied to a one-item
+    tuple, which :func:`relations.is_func_call` recognises. Only a variable
+    argument different from the name (``x(x)`` is a product), and not ``e``/``i``
+    (constants). ``y(2) = 7`` (a number argument) stays an equation, as
+    ``f(2) = 7`` does: ``2y = 7`` is a possible reading, so it never equals ``7``.
+    """
+    if node[0] != "rel" or node[1] != ("=",) or len(node[2]) != 2:
+        return node
+    m = _FUNCTION_LABEL_RE.match(norm)
+    if m is None:
+        return node
+    name, arg = m.group(1), m.group(2)
+    lhs = node[2][0]
+    if name == arg or name in "ei" or lhs != ("mul", (("sym", name), ("sym", arg))):
+        return node
+    call = ("mul", (("sym", name), ("seq", "(", ")", (("sym", arg),))))
+    return ("rel", ("=",), (call, node[2][1]))
+
+
 def parse_ratio(s: str):
     """``("ratio", terms)`` for ``7:32`` or ``1:\\sqrt2:3``; None when ``s`` is not a ratio of values."""
     if ":" not in s:

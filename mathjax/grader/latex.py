@@ -326,6 +326,10 @@ class _Parser:
                 f = self.factor()
                 if f is None:
                     raise ParseError("dangling operator")
+                sci = _scientific(factors[-1], f) if c == "*" else None
+                if sci is not None:
+                    factors[-1] = sci  # "2.5*10^-3"
+                    continue
                 factors.append(("div", _num(Fraction(1)), f) if c == "/" else f)
                 continue
             cmd = self.peek_cmd()
@@ -334,6 +338,10 @@ class _Parser:
                 f = self.factor()
                 if f is None:
                     raise ParseError("dangling operator")
+                sci = _scientific(factors[-1], f) if cmd != "div" else None
+                if sci is not None:
+                    factors[-1] = sci  # "2.5 \times 10^{-3}" is the literal 2.5e-3
+                    continue
                 factors.append(("div", _num(Fraction(1)), f) if cmd == "div" else f)
                 continue
             if self.starts_value(implicit=True):
@@ -347,7 +355,7 @@ class _Parser:
                 continue
             break
         if len(factors) == 1:
-            return first
+            return factors[0]
         return _fold_mul(factors)
 
     def starts_value(self, implicit: bool = False) -> bool:
@@ -853,6 +861,33 @@ class _Parser:
         if not rows or len({len(r) for r in rows}) != 1:
             raise ParseError("ragged matrix")
         return ("matrix", tuple(rows))
+
+
+def _power_of_ten(n: Node) -> int | None:
+    """``k`` for ``10^{k}`` / ``10^{-k}`` with an integer literal ``k`` (|k| <= 400), else None."""
+    if n[0] != "pow" or n[1] != ("num", Fraction(10), 0):
+        return None
+    e, sign = n[2], 1
+    if e[0] == "neg":
+        e, sign = e[1], -1
+    if e[0] != "num" or e[2] or e[1].denominator != 1 or e[1] > 400:
+        return None
+    return sign * int(e[1])
+
+
+def _scientific(mantissa: Node, f: Node) -> Node | None:
+    """``2.314814814815 \\times 10^{-3}``: a decimal literal times a power of ten is one decimal
+    literal (its significant digits kept), read as ``2.314814814815e-3`` is (see :mod:`decimals`)."""
+    sign = 1
+    if mantissa[0] == "neg":
+        mantissa, sign = mantissa[1], -1
+    if mantissa[0] != "num" or not mantissa[2]:
+        return None
+    k = _power_of_ten(f)
+    if k is None:
+        return None
+    lit = ("num", mantissa[1] * Fraction(10) ** k, mantissa[2])
+    return lit if sign == 1 else ("neg", lit)
 
 
 def _fold_mul(factors: list[Node]) -> Node:

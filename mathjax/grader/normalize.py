@@ -89,6 +89,10 @@ _TRAILING_PUNCT = " \t\n.,;:?"
 _WS_RE = re.compile(r"\s+")
 _LETTER_RE = re.compile(r"[A-Za-z]{3}")
 _MARKDOWN_RE = re.compile(r"\*\*|__")
+# Currency signs are dropped like "\$": "€77", "77 €", "\pounds 5", "\textdollar 5".
+_CURRENCY_RE = re.compile(
+    r"[\u20ac\u00a3\u00a5]|\\(?:euro|pounds|yen|textdollar|texteuro|textsterling|textyen)(?![a-zA-Z])"
+)
 # "\\frac{1}{5}" written out of a string literal: every command doubled.
 _DOUBLED_CMD_RE = re.compile(r"\\\\[a-zA-Z]")
 _SINGLE_CMD_RE = re.compile(r"(?<!\\)\\[a-zA-Z]")
@@ -141,6 +145,7 @@ def normalize_answer(ans: str, *, thousands: bool = True) -> str:
     s = _MARKDOWN_RE.sub("", s)
     s = undouble_escapes(s)
     s = _GLUED_QUAD_RE.sub(" ", s)
+    s = _CURRENCY_RE.sub(" ", s)
     s = strip_dollars(s)
     s = _LATEX_THOUSANDS_RE.sub("", s)
     s = s.replace("\\%", "%").replace("\\#", "#").replace("\\&", "&")
@@ -168,6 +173,9 @@ def normalize_answer(ans: str, *, thousands: bool = True) -> str:
     s = _UNION_U_RE.sub(r"\1\\cup \2", s)
     s = _PAREN_WORDS_RE.sub(_drop_unit_words, s)
     s = _WS_RE.sub(" ", s).strip().rstrip(_TRAILING_PUNCT)
+    if s.endswith("\\") and not s.endswith("\\\\"):
+        # A lone backslash left at the end (a control space cut off: 185 then a backslash) is nothing.
+        s = s[:-1].rstrip().rstrip(_TRAILING_PUNCT)
     # Leading "=" or ":" left over from "is: x" style extractions, and a leading
     # "\approx 11" (the value is after the sign). Each pass shortens s.
     while True:

@@ -4,6 +4,9 @@
 ``1,234``, ``1 234``, ``1\\,234`` and ``14{,}916`` are one number (groups of
 three), ``.4`` and ``2/3.`` (a fraction before a full stop) are numbers, a
 number inside ``\\frac{..}{..}``/``\\sqrt{..}`` stands for the whole command,
+a number glued to ``#`` or after ``No.`` (``horse #12``, ``No. 5``) names an
+item and is passed over unless there is no other number, a digit run between
+CJK characters is a number (``共有99颗``, ``为13/28``),
 and a unary minus before such a command is kept (``-\\frac{10}{9}``; after an
 operand, ``5 - \\frac12``, it is binary and dropped). A value right after
 "not", "isn't", ``\\neq`` or "≠" is denied (:func:`negated_before`).
@@ -18,11 +21,15 @@ import re
 from mathjax.grader.boxes import find_balanced
 
 # 1,234 / 1 234 / 1\,234 / 14{,}916 (groups of three), 12, 3.5, .4, 2/3 ("2/3." ends a sentence).
+# Not glued to a letter, digit, "_" or "." ("x2"); CJK characters do not glue ("有99颗").
+_CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
 _NUMBER_RE = re.compile(
-    r"(?<![\w.])-?(?:[1-9]\d{0,2}(?:(?:,|[ \u00a0\u202f]|\\,|\s?\{\s?,\s?\}\s?)\d{3}(?!\d))+|\d+|(?=\.\d))"
+    r"(?<![^\W" + _CJK + r"])(?<!\.)-?(?:[1-9]\d{0,2}(?:(?:,|[ \u00a0\u202f]|\\,|\s?\{\s?,\s?\}\s?)\d{3}(?!\d))+|\d+|(?=\.\d))"
     r"(?:\.\d+)?(?:\s*/\s*\d+(?!\d|\.\d))?"
     r"|\\frac\{-?\d+\}\{\d+\}"
 )
+# "#12", "No. 5", "Nos. 3", "№ 5": a number that names an item, not a value ("#### 12" is a marker).
+_IDENTIFIER_BEFORE_RE = re.compile(r"(?:\bNos?\.|\u2116)\s?$|(?<!#)#$")
 _NUMBER_SEPARATORS_RE = re.compile(r"\{\s*,\s*\}|\\,|[ \u00a0\u202f]")
 # Right before a number or box: "is not", "isn't", "\neq", "≠".
 _NEGATION_BEFORE_RE = re.compile(
@@ -40,9 +47,13 @@ def last_number(text: str) -> tuple[int, str | None] | None:
     """``(end, number)`` of the last number in the text; ``number`` is ``None`` when it is denied."""
     tail = text[-4096:]
     offset = len(text) - len(tail)
-    last = None
+    last = last_id = None
     for m in _NUMBER_RE.finditer(tail):
-        last = m
+        if _IDENTIFIER_BEFORE_RE.search(tail, max(0, m.start() - 6), m.start()):
+            last_id = m
+        else:
+            last = m
+    last = last or last_id  # an identifier only when there is no other number
     if last is None:
         return None
     start, end = last.span()

@@ -53,7 +53,16 @@ def is_func_call(n: tuple) -> bool:
     name, arg = n[1][0][1], n[1][1]
     if len(name) == 1 and name.isupper():
         return arg[0] == "seq" or not arg[1][:1].isupper()
-    return name in FUNC_LETTERS
+    # A one-item tuple only comes from labels.function_label: "y(t) = ..." written with parentheses.
+    return name in FUNC_LETTERS or (arg[0] == "seq" and len(arg[3]) == 1)
+
+
+def func_arg(n: tuple) -> str | None:
+    """The variable of a one-argument function call ``f(x)`` (``None`` for ``f(x, y)``)."""
+    arg = n[1][1]
+    if arg[0] == "seq" and len(arg[3]) == 1:
+        arg = arg[3][0]
+    return arg[1] if arg[0] == "sym" else None
 
 
 def is_point_name(n: tuple) -> bool:

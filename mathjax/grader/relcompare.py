@@ -12,6 +12,7 @@ from mathjax.grader.relations import (
     as_eq,
     canonical_intervals,
     cmp_eq,
+    func_arg,
     interval_subjects,
     is_func_call,
     rel_meaning,
@@ -64,10 +65,10 @@ def _cmp_assignments(ma: tuple, mb: tuple, sym: bool) -> Verdict:
     eq = cmp_eq(as_eq(ma), as_eq(mb)) if _scalarish(ma, mb) else _N
     if same:
         return any_of((_cmp(ma[2], mb[2], sym), eq))
-    if is_func_call(la) and is_func_call(lb) and la[1][0] == lb[1][0] and la[1][1][0] == lb[1][1][0] == "sym":
+    if is_func_call(la) and is_func_call(lb) and la[1][0] == lb[1][0] and func_arg(la) and func_arg(lb):
         # f(x) = x^2 vs f(t) = t^2: the same function, its argument renamed.
         arg = ("sym", "_arg")  # one fresh name for both (symmetric)
-        return _cmp(substitute(ma[2], la[1][1][1], arg), substitute(mb[2], lb[1][1][1], arg), sym)
+        return _cmp(substitute(ma[2], func_arg(la), arg), substitute(mb[2], func_arg(lb), arg), sym)
     if not numeric.free_symbols(ma[2]) and not numeric.free_symbols(mb[2]):
         return eq
     return any_of((_cmp(ma[2], mb[2], sym), eq))

@@ -10,7 +10,8 @@ expression without nested quantifiers): ``\\$`` is a dollar sign, ``\\\\`` a
 TeX row break (so ``\\\\[2pt]`` opens nothing), and a blank line ends any open
 span (TeX forbids blank lines in math; an unmatched ``$`` before one was a
 currency sign). A "span" whose content reads as English prose (three plain
-words in a row outside ``\\text{}``) is two currency signs, not maths.
+words in a row, or two with one of 3+ letters, outside ``\\text{}``; or a
+question mark) is two currency signs, not maths.
 
 Double-escaped LaTeX (``\\\\frac{1}{2}``, a JSON string escaped twice) is read
 with single backslashes when the doubled backslash is directly followed by a
@@ -107,9 +108,30 @@ def same_shape(a: str, b: str) -> bool:
     return _shape(a) == _shape(b)
 
 
+# Two words in a row ("just about"): prose when one has 3+ letters and neither is a maths word.
+_TWO_WORDS_RE = re.compile(r"(?<![\\A-Za-z])([A-Za-z]{2,})[ \t]+(?=([A-Za-z]{2,})(?![A-Za-z]))")
+_MATH_WORDS = frozenset(
+    "sin cos tan sec csc cot arcsin arccos arctan sinh cosh tanh exp ln log lg sqrt abs arg re im sgn "
+    "det gcd lcm max min mod bmod pmod lim inf sup and or dx dy dz dt du dv cm mm km kg ft mi mph hr min "
+    "sec sq cu in inch inches am pm pi".split()
+)
+
+
 def is_prose(content: str) -> bool:
-    """Whether a "span" is English text (two currency signs), not maths."""
-    return bool(_PROSE_RE.search(_TEXT_CMD_RE.sub(" ", content)))
+    """Whether a "span" is English text (two currency signs), not maths.
+
+    Three plain words in a row, two words of which one has 3+ letters (``just
+    about``; maths words such as ``mod``, ``sin``, ``dx`` do not count), or a
+    question mark (never maths) outside ``\\text{}``.
+    """
+    c = _TEXT_CMD_RE.sub(" ", content)
+    if "?" in c or _PROSE_RE.search(c):
+        return True
+    for m in _TWO_WORDS_RE.finditer(c):
+        a, b = m.group(1).lower(), m.group(2).lower()
+        if max(len(a), len(b)) >= 3 and a not in _MATH_WORDS and b not in _MATH_WORDS:
+            return True
+    return False
 
 
 def clean_span(content: str) -> str | None:
