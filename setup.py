@@ -40,7 +40,7 @@ setup(
     ],
     extras_require={
         # torch only for parity tests and the peer benchmarks; pin the CPU build available here.
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6", "torch>=2.4", "gcp-storage-emulator>=2024.8"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "hypothesis>=6", "torch>=2.4", "gcp-storage-emulator>=2024.8"],
         "bench": ["torch>=2.4", "math-verify"],
         "tpu": ["jax[tpu]>=0.7"],
         # The TPU compiler alone, for --dry_run_topology fit checks on any host (and their tests).
