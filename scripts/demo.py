@@ -38,7 +38,11 @@ MAX_NUMBER = flags.DEFINE_integer("max_number", _D.max_number, "Largest number a
 LR = flags.DEFINE_float("learning_rate", _D.learning_rate, "SFT peak learning rate.")
 CONTROL = flags.DEFINE_bool("control", _D.control, "Question-blind control (training answers) in every report.")
 RL = flags.DEFINE_bool("rl", _D.rl, "Also GRPO and RFT from the SFT model, each sampled and reported.")
-RL_STEPS = flags.DEFINE_integer("rl_steps", _D.rl_steps, "GRPO steps (16 prompts x 8 samples each).")
+RL_STEPS = flags.DEFINE_integer("rl_steps", _D.rl_steps, "GRPO steps (--rl_prompts prompts x 8 samples each).")
+RL_PROMPTS = flags.DEFINE_integer("rl_prompts", _D.rl_prompts, "GRPO prompts per step.")
+RL_LR = flags.DEFINE_float("rl_learning_rate", _D.rl_learning_rate, "GRPO learning rate (constant).")
+RL_TEMPERATURE = flags.DEFINE_float("rl_temperature", _D.rl_temperature,
+                                    "GRPO rollout temperature (default: the evaluation's, --temperature's default).")
 RFT_QUESTIONS = flags.DEFINE_integer("rft_questions", _D.rft_questions, "Training questions RFT samples.")
 
 
@@ -50,6 +54,7 @@ def main(argv):
         max_new_tokens=MAX_NEW.value, scales=tuple(int(s) for s in SCALES.value),
         scale_num_samples=SCALE_SAMPLES.value, check_export=CHECK_EXPORT.value, workers=WORKERS.value,
         progress=PROGRESS.value, control=CONTROL.value, rl=RL.value, rl_steps=RL_STEPS.value,
+        rl_prompts=RL_PROMPTS.value, rl_learning_rate=RL_LR.value, rl_temperature=RL_TEMPERATURE.value,
         rft_questions=RFT_QUESTIONS.value, base_model=BASE_MODEL.value, max_number=MAX_NUMBER.value,
         learning_rate=LR.value,
     )

@@ -83,7 +83,7 @@ def main(argv):
     import jax
 
     import mathjax
-    from mathjax.data.tokenizer import load_tokenizer
+    from mathjax.train.checkpoint import load_tokenizer_from as load_tokenizer  # local paths and gs:// alike
     from mathjax.parallel.mesh import initialize_distributed, make_mesh
     from mathjax.sample import SamplingRules, runner
 

@@ -11,6 +11,7 @@ import pytest
 from mathjax import grader
 from mathjax.grader.boxes import is_joiner, last_boxed
 from mathjax.grader.numwords import words_to_number
+from grader_pairs import pair_params
 
 EQUAL = {
     # A parenthesised variable after a number/power is a factor or an argument, not a unit.
@@ -75,19 +76,15 @@ NOT_EQUAL = {
 }
 
 
-def _cases(table):
-    for cat, pairs in table.items():
-        for a, b in pairs:
-            yield pytest.param(a, b, id=f"{cat}:{a}|{b}")
 
 
-@pytest.mark.parametrize("pred,gold", list(_cases(EQUAL)))
+@pytest.mark.parametrize("pred,gold", pair_params(EQUAL))
 def test_equal_both_ways(pred, gold):
     assert grader.is_equiv(pred, gold), (pred, gold)
     assert grader.is_equiv(gold, pred), (gold, pred)
 
 
-@pytest.mark.parametrize("pred,gold", list(_cases(NOT_EQUAL)))
+@pytest.mark.parametrize("pred,gold", pair_params(NOT_EQUAL))
 def test_near_misses_stay_unequal(pred, gold):
     assert not grader.is_equiv(pred, gold), (pred, gold)
     assert not grader.is_equiv(gold, pred), (gold, pred)

@@ -11,6 +11,7 @@ from mathjax import grader
 from mathjax.grader import decimals, labels
 from mathjax.grader.keys import answer_key
 from mathjax.grader.normalize import undouble_escapes
+from grader_pairs import pair_params
 
 M = "\\begin{pmatrix}%s\\end{pmatrix}"
 
@@ -212,19 +213,15 @@ NOT_EQUAL = {
 }
 
 
-def _cases(table):
-    for cat, pairs in table.items():
-        for a, b in pairs:
-            yield pytest.param(a, b, id=f"{cat}:{a}|{b}")
 
 
-@pytest.mark.parametrize("pred,gold", list(_cases(EQUAL)))
+@pytest.mark.parametrize("pred,gold", pair_params(EQUAL))
 def test_equal_both_ways(pred, gold):
     assert grader.is_equiv(pred, gold), (pred, gold)
     assert grader.is_equiv(gold, pred), (gold, pred)
 
 
-@pytest.mark.parametrize("pred,gold", list(_cases(NOT_EQUAL)))
+@pytest.mark.parametrize("pred,gold", pair_params(NOT_EQUAL))
 def test_not_equal_both_ways(pred, gold):
     assert not grader.is_equiv(pred, gold), (pred, gold)
     assert not grader.is_equiv(gold, pred), (gold, pred)

@@ -221,7 +221,9 @@ def test_rft_in_the_bucket_equals_the_local_run(gcs, inputs, bucket_inputs, loca
     local_out = src / "rft_local"
     _run(_rft_args(local["rft_model"], local["rft_train"], str(local_out)), cwd, env)
     out = f"{ROOT}/rl/rft"
-    done = _run(_rft_args(bucket_inputs["rft_model"], bucket_inputs["rft_train"], out), cwd, env)
+    # An explicit --tokenizer in the bucket too (the model dir holds one): read through load_tokenizer_from.
+    done = _run(_rft_args(bucket_inputs["rft_model"], bucket_inputs["rft_train"], out)
+                + [f"--tokenizer={bucket_inputs['rft_model']}"], cwd, env)
     assert "round 1: 3 questions, 6 samples" in done.stdout and f"-> {out}/rft.jsonl" in done.stdout
 
     want = (local_out / "rft.jsonl").read_text()

@@ -138,20 +138,24 @@ def uninterrupted(toy, tmp_path_factory):
     """24 steps, evals at 12 and 24. Constant lr: its first steps are also a shorter run's."""
     workdir = tmp_path_factory.mktemp("grpo_run") / "run"
     done = subprocess.run(_cmd(toy, workdir, 24, f"--config.data.eval_files={toy / 'eval.jsonl'}",
-                               "--config.eval_every=12", "--config.mesh=data:1"),
+                               "--config.eval_every=12", "--config.rl.eval_at_start=True", "--config.mesh=data:1"),
                           cwd=ROOT, env=_env(1), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     return _metrics(workdir)
 
 
 def test_reward_rises_and_eval_lines(uninterrupted):
-    rows = uninterrupted
+    start, rows = uninterrupted[0], uninterrupted[1:]
+    # eval_at_start: a step-0 line holds the starting policy's eval and nothing else.
+    assert start["step"] == 0 and "eval_greedy_accuracy" in start and "reward_mean" not in start
     assert [r["step"] for r in rows] == list(range(1, 25))
     first, last = np.mean([r["reward_mean"] for r in rows[:4]]), np.mean([r["reward_mean"] for r in rows[-4:]])
     print("reward", first, "->", last)
     assert first < 0.2 and last > first + 0.3  # the policy learns to answer 1
     evals = [r for r in rows if "eval_greedy_accuracy" in r]
     assert [r["step"] for r in evals] == [12, 24] and "eval_pass_at_8" in evals[-1]
+    # The toy policy learns to say 1: its eval greedy accuracy rises from the starting line.
+    assert evals[-1]["eval_greedy_accuracy"] > start["eval_greedy_accuracy"]
     for key in ("clip_fraction", "kl", "entropy", "logprob_gap", "response_length", "tokens_per_sec", "grad_norm"):
         assert key in rows[-1]
     assert rows[-1]["logprob_gap"] < 1e-3  # sampler and trainer agree on what was sampled
@@ -180,7 +184,7 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(toy, uninterrupte
     got = _metrics(run_dir)
     assert 5 <= killed_at < 8 and "resumed from" in again.stderr
     assert [r["step"] for r in got] == list(range(1, 9))  # nothing lost, nothing duplicated
-    assert [_no_timing(r) for r in got] == [_no_timing(r) for r in uninterrupted[:8]]
+    assert [_no_timing(r) for r in got] == [_no_timing(r) for r in uninterrupted[1:9]]  # [0] is the step-0 eval
 
 
 def test_two_processes_equal_one(toy, tmp_path):

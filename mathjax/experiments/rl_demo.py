@@ -8,7 +8,7 @@ raises greedy accuracy and PassRatio toward Pass@N while Pass@N moves little;
 the Pass@k plot puts the three models and the question-blind control side by side.
 
 * GRPO: ``configs/tiny_grpo.py`` (group of 8, one update per rollout) for
-  ``rl_steps`` steps of ``rl_prompts`` prompts.
+  ``rl_steps`` steps of ``rl_prompts`` prompts, rollouts at ``rl_temperature``.
 * RFT: ``rft_samples`` samples for ``rft_questions`` training questions, correct
   and distinct paths kept (``mathjax.rl.rft``), then ``rft_sft_steps`` SFT steps
   from the SFT model on that data.
@@ -37,7 +37,7 @@ def _grpo(opts, train_file: str, sft_dir: str, workdir: str) -> dict:
     c.seq_len = opts.seq_len
     c.rl.prompts_per_step = opts.rl_prompts
     c.rl.max_new_tokens = opts.max_new_tokens
-    c.rl.temperature = 1.0
+    c.rl.temperature = opts.rl_temperature
     c.optimizer.lr = opts.rl_learning_rate
     c.checkpoint_every = max(5, opts.rl_steps // 2)
     result = train_rl(c, workdir)
@@ -153,7 +153,7 @@ def run_rl_demo(opts, stages, data: dict, tok_dir: str, sft_dir: str, records: l
     work = os.path.abspath(opts.workdir)
     out: dict[str, Any] = {}
     rl_inputs = {**sample_inputs, "rl_steps": opts.rl_steps, "rl_prompts": opts.rl_prompts,
-                 "rl_lr": opts.rl_learning_rate}
+                 "rl_lr": opts.rl_learning_rate, "rl_temperature": opts.rl_temperature}
     rft_inputs = {**sample_inputs, "rft_questions": opts.rft_questions, "rft_samples": opts.rft_samples,
                   "rft_sft_steps": opts.rft_sft_steps, "rft_lr": opts.rft_learning_rate}
     runs = {

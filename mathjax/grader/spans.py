@@ -24,6 +24,8 @@ from __future__ import annotations
 import collections
 import re
 
+from mathjax.grader.boxes import find_balanced
+
 # Delimiter tokens, longest first at each position.
 _TOKEN_RE = re.compile(r"\\\\|\\\$|\$\$|\$|\\\(|\\\)|\\\[|\\\]|\n[ \t]*\n")
 _OPEN = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
@@ -143,7 +145,7 @@ def clean_span(content: str) -> str | None:
     if len(c) > _MAX_TRIM:
         return c
     c = _trim(c)
-    if len(c) >= 2 and c[0] == "{" and c[-1] == "}" and _closes_at_end(c):
+    if len(c) >= 2 and c[0] == "{" and c[-1] == "}" and find_balanced(c, 0) == len(c) - 1:
         c = c[1:-1].strip()  # "${2, 3}$": TeX grouping braces are invisible
     if not c or _NEGATED_SPAN_RE.match(c):
         return None
@@ -166,25 +168,6 @@ def _trim(c: str) -> str:
         c = cut
         if len(c) == before:
             return c
-
-
-def _closes_at_end(c: str) -> bool:
-    """Whether the ``{`` at ``c[0]`` is closed by the last character (escapes skipped)."""
-    depth = 0
-    i = 0
-    while i < len(c):
-        ch = c[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i == len(c) - 1
-        i += 1
-    return False
 
 
 def joined_at(s: str, pos: int) -> tuple[int, list[str]] | None:

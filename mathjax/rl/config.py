@@ -47,4 +47,5 @@ def base_rl_config() -> ml_collections.ConfigDict:
     c.rl.updates_per_rollout = 1  # minibatches (optimizer updates) per rollout batch
     c.rl.eval_samples = 8  # Pass@k on eval_files with k = this many samples at rl.temperature
     c.rl.eval_max_questions = 0  # 0 = all
+    c.rl.eval_at_start = False  # True: an eval line at step 0 (the starting policy), before any update
     return c

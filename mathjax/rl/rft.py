@@ -134,7 +134,7 @@ def default_loader(mesh: str = "data:-1", dtype: str = "float32", tokenizer: str
         import jax
 
         import mathjax
-        from mathjax.data.tokenizer import load_tokenizer
+        from mathjax.train.checkpoint import load_tokenizer_from as load_tokenizer  # local paths and gs:// alike
         from mathjax.parallel.mesh import make_mesh
 
         model = mathjax.load(path, dtype=dtype, mesh=make_mesh(mesh, devices=jax.local_devices()))

@@ -158,6 +158,13 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
         return to_global(x, row_sharding(mesh, x.shape))
 
     try:
+        if eval_records is not None and start == 0 and rl.get("eval_at_start", False):
+            # The starting policy's line (step 0): the baseline every later eval line is read against.
+            m0 = evaluate(policy_model(view(state.params)), tokenizer, eval_records, config.data.template, max_new,
+                          int(rl.eval_samples), rules, config.seed, rollout_batch)
+            writer.write(0, m0)
+            if is_main:
+                print(f"step 0/{steps} | eval greedy {m0['eval_greedy_accuracy']:.3f}", flush=True)
         for step in range(start, steps):
             t0 = time.perf_counter()
             records = rl_data.step_records(train_records, step, per_step, config.seed)
