@@ -15,7 +15,8 @@ show its period over and over (``0.0833333333333`` can only be ``1/12``), as
 ``0.\\overline{3}`` does; a decimal of an irrational (``1.4142135623730951``
 for ``\\sqrt2``, ``3.141592653589793`` for ``\\pi``) is a numerical
 approximation, not the closed form the question asks for, and stays unequal.
-Ten digits (``0.3333333333``) is still a rounded answer.
+Ten digits (``0.3333333333``) is still a rounded answer, and so is a large value rounded to a few
+places (``158323.333333``, 12 digits): the rule also needs :data:`MIN_DECIMAL_PLACES` (10) decimals.
 
 Two literals of the same length stay exact (``12345678901.5 != 12345678901.6``);
 of different lengths, the shorter one is tested against the longer one's value
@@ -32,6 +33,8 @@ from mathjax.grader import numeric
 LONG_DECIMAL_DIGITS = 12
 FLOAT_DIGITS = 15
 _FLOAT_REL = 2.0**-49
+MIN_DECIMAL_PLACES = 10  # and the period must show after the point, not in a large integer part
+_MAX_ULP = Fraction(1, 10**MIN_DECIMAL_PLACES)
 
 
 def literal(n: tuple):
@@ -81,6 +84,8 @@ def long_decimal_match(a: tuple, b: tuple):
     if exact is None:
         return None  # an irrational value: a decimal stays an approximation (policy above)
     u = _ulp(value, sig)
+    if u > _MAX_ULP:
+        return None  # 158323.333333: twelve digits, but a value rounded to 6 places (exact policy)
     if value and exact and (exact > 0) != (value > 0):
         return False
     d = abs(exact) - abs(value)

@@ -15,9 +15,9 @@ Policy (what "equal" means), applied after :func:`normalize.normalize_answer`:
   settle go to sympy (exact), in a worker with a hard timeout.
 * ``x = 3`` (and ``AB = 4``, ``|AB| = 1``) matches ``3``, but not ``y = 3``:
   labelled values of different variables differ; two equations match when
-  ``lhs - rhs`` are proportional (same solution set); an equation in one
-  variable matches the list of exactly its solutions (``x^2 = 4`` vs
-  ``\\pm 2``; real solutions unless a complex one is listed); inequalities
+  ``lhs - rhs`` are proportional (same solution set) and both or neither are
+  solved (``2x = 6`` is not ``x = 3``); an equation still to solve is never its
+  solutions (``x^2 = 4`` is not ``\\pm 2``, ``150 = 500 - x`` is not ``350``); inequalities
   match intervals (``x > 2``, ``-x < -2``, ``2x > 4`` vs ``(2, \\infty)``;
   ``0 < f(x) < 1`` vs ``(0, 1)``), unions are merged before comparing
   (``\\{1,3\\} \\cup \\{2\\}`` is ``\\{1,2,3\\}``).

@@ -18,12 +18,11 @@ from mathjax.grader.relations import (
     rel_meaning,
     to_intervals,
 )
-from mathjax.grader.scalars import _cmp_scalar, exact_status
-from mathjax.grader.trees import flat_pm, is_scalar, substitute
+from mathjax.grader.scalars import _cmp_scalar
+from mathjax.grader.trees import is_scalar, substitute
 from mathjax.grader.verdict import Verdict, all_of, any_of
 
 _E, _N, _U, _O = Verdict.EQUAL, Verdict.NOT_EQUAL, Verdict.UNDECIDED, Verdict.OVERSIZE
-_MAX_ITEMS = 64  # values listed against one equation
 
 
 def _cmp(a: tuple, b: tuple, sym: bool) -> Verdict:
@@ -44,11 +43,19 @@ def _cmp_rel(a: tuple, b: tuple, sym: bool) -> Verdict:
         return _cmp_assignments(ma, mb, sym)
     if ka in ("assign", "value") and kb in ("assign", "value"):
         return _cmp(ma[-1], mb[-1], sym)
-    if ka == "value":
-        return _cmp_eq_values(as_eq(mb), ma[1], sym)
-    if kb == "value":
-        return _cmp_eq_values(as_eq(ma), mb[1], sym)
+    # An equation still to solve is not its solutions: `2x = 6`, `150 = 500 - x` or `x^2 = 4` written
+    # as the answer (an unfinished output, the question restated) must not earn `3`, `350`, `\pm 2`
+    # or `x = 3` (a free "equal", and a reward an RL policy could learn to collect).
+    if ka == "value" or kb == "value":
+        return _N  # (an equation whose left side is a label, `x = 3`, `AB = 4`, is an "assign")
+    if _solved(ma) != _solved(mb):
+        return _N
     return cmp_eq(as_eq(ma), as_eq(mb))
+
+
+def _solved(m: tuple) -> bool:
+    """``x = 3``, ``AB = 4``: a label given a constant value (an equation already solved)."""
+    return m[0] == "assign" and is_scalar(m[2]) and not numeric.free_symbols(m[2])
 
 
 def _cmp_assignments(ma: tuple, mb: tuple, sym: bool) -> Verdict:
@@ -72,64 +79,6 @@ def _cmp_assignments(ma: tuple, mb: tuple, sym: bool) -> Verdict:
     if not numeric.free_symbols(ma[2]) and not numeric.free_symbols(mb[2]):
         return eq
     return any_of((_cmp(ma[2], mb[2], sym), eq))
-
-
-def _cmp_eq_values(eq: tuple, values: tuple, sym: bool) -> Verdict:
-    """An equation in one variable against its solutions (``x^2 = 4`` vs ``\\pm 2``).
-
-    Equal when the values are exactly the solution set: a value that does not
-    satisfy the equation settles it on the fast path; completeness needs
-    sympy's ``solveset`` (slow path).
-    """
-    syms = numeric.free_symbols(eq)
-    if len(syms) != 1:
-        return _N
-    var = next(iter(syms))
-    vals = []
-    raw = values[1] if values[0] in ("list", "set") else (values,)
-    for v in flat_pm(raw):
-        if v[0] == "rel":
-            m = rel_meaning(v)
-            if m is None or m[0] not in ("assign", "value"):
-                return _N
-            v = m[-1]
-        if not is_scalar(v) or numeric.free_symbols(v):
-            return _N
-        vals.append(v)
-    if not vals or len(vals) > _MAX_ITEMS:
-        return _N
-    real = True
-    for v in vals:
-        st, q = exact_status(substitute(eq, var, v))
-        if st == "ok":
-            if q != 0:
-                return _N
-            continue
-        if st == "undef":
-            return _N
-        try:
-            residual = numeric.approx(substitute(eq, var, v), 0)
-        except numeric.Oversize:
-            return _O
-        except Exception:
-            continue  # cancellation: (probably) a root, sympy will tell
-        if not numeric.close(residual, 0):
-            return _N
-    if not sym:
-        return _U
-    from mathjax.grader import symbolic
-
-    try:
-        for v in vals:
-            value = numeric.approx(v, 0)
-            if abs(numeric.imag_part(value)) > 1e-30:
-                real = False
-        r = symbolic.solution_set_equal(eq, var, vals, real)
-    except numeric.Oversize:
-        return _O
-    except Exception:
-        return _U
-    return _U if r is None else (_E if r else _N)
 
 
 def _scalarish(ma, mb) -> bool:

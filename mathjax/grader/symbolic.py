@@ -142,22 +142,3 @@ def sympy_equal(a: tuple, b: tuple) -> bool | None:
         return True
     return None
 
-
-def solution_set_equal(eq: tuple, var: str, values: list[tuple], real: bool) -> bool | None:
-    """Whether ``values`` are exactly the solutions of ``eq = 0`` in ``var``.
-
-    Solutions are taken over the reals when every value is real, else over
-    the complex numbers. None when sympy cannot give a finite solution set.
-    Callers must run this under a timeout (worker process).
-    """
-    x = sympy.Symbol(var)
-    domain = sympy.S.Reals if real else sympy.S.Complexes
-    sol = sympy.solveset(to_sympy(eq), x, domain=domain)
-    if not isinstance(sol, sympy.FiniteSet):
-        return None
-    claimed = [to_sympy(v) for v in values]
-
-    def same(p, q) -> bool:
-        return sympy.simplify(p - q) == 0
-
-    return all(any(same(s, c) for c in claimed) for s in sol) and all(any(same(c, s) for s in sol) for c in claimed)
