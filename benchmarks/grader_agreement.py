@@ -92,6 +92,14 @@ def gold_answer(gold: str) -> str:
     return found if found is not None else strip_math(gold)
 
 
+def add_total(by_source: dict[str, collections.Counter]) -> None:
+    """Adds an ``all`` row: every source's counts summed."""
+    total = collections.Counter()
+    for counts in list(by_source.values()):
+        total.update(counts)
+    by_source["all"] = total
+
+
 def make_math_verify():
     try:
         from math_verify import parse, verify
@@ -149,10 +157,7 @@ def main() -> None:
             wrong.append(c)
     seconds = time.perf_counter() - t0
 
-    total = collections.Counter()
-    for counts in by_source.values():
-        total.update(counts)
-    by_source["all"] = total
+    add_total(by_source)
     print(f"{'source':<26}{'cases':>7}{'agree':>9}{'false =':>9}{'false !=':>10}{'policy':>8}{'Math-Verify':>13}")
     for src, k in by_source.items():
         mv_txt = f"{100 * k['mv_agree'] / k['n']:.1f}%" if (mv is not None and k["n"]) else "-"

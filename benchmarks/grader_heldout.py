@@ -47,7 +47,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mathjax import grader  # noqa: E402
-from grader_agreement import gold_answer, load_cases as load_mv_cases, make_math_verify, strip_math  # noqa: E402
+from grader_agreement import add_total, gold_answer, load_cases as load_mv_cases, make_math_verify, strip_math  # noqa: E402
 
 
 def _is_git_dir(root: str) -> bool:
@@ -307,10 +307,7 @@ def main() -> None:
             wrong.append(c)
     seconds = time.perf_counter() - t0
 
-    total = collections.Counter()
-    for k in by_source.values():
-        total.update(k)
-    by_source["all"] = total
+    add_total(by_source)
     print("commits: " + ", ".join(f"{n}={h}" for n, h in commits.items()))
     print(f"{'source':<36}{'cases':>7}{'pos':>6}{'agree':>9}{'false =':>9}{'false !=':>10}{'approx':>8}"
           f"{'agree-ex':>10}{'Math-Verify':>13}")
