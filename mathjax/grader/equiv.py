@@ -59,7 +59,7 @@ from mathjax.grader.normalize import (
 from mathjax.grader.matrices import matrix_value
 from mathjax.grader.relations import is_interval_shaped, rel_meaning
 from mathjax.grader.relcompare import _cmp_intervals, _cmp_rel
-from mathjax.grader.scalars import _cmp_scalar_alts, exact_status  # noqa: F401  (exact_status: keys.py)
+from mathjax.grader.scalars import _cmp_scalar_alts
 from mathjax.grader.trees import expand_pm, flat_pm, has_pm, is_vector, items, merge_set_union, substitute
 from mathjax.grader.verdict import Verdict, all_of, any_of
 

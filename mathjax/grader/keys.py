@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 
 from mathjax.grader import decimals, numeric
-from mathjax.grader.equiv import analyze, exact_status
+from mathjax.grader.equiv import analyze
 from mathjax.grader.normalize import normalize_text
 from mathjax.grader.relations import INTERVAL_KINDS, inf_sign, rel_meaning
+from mathjax.grader.scalars import exact_status
 from mathjax.grader.trees import expand_pm, has_pm, is_vector, items, lift_unit, merge_set_union
 
 

@@ -80,21 +80,29 @@ _SET_BUILDER_RE = re.compile(
 )
 
 
-def split_name_label(norm: str) -> tuple[str, str] | None:
-    """(label, value string) of ``\\angle A = 60``, ``[ABC] = 6``, ``Area = 12`` (for unparsed answers)."""
+def _two_sides(norm: str) -> tuple[str, str] | None:
+    """(left, right) of an answer with exactly one top-level ``=`` and a right side, else None."""
     if "=" not in norm:
         return None
     parts = split_top(norm, "=")
     if len(parts) != 2 or not parts[1].strip():
         return None
-    lhs = " ".join(parts[0].split())
+    return parts[0], parts[1].strip()
+
+
+def split_name_label(norm: str) -> tuple[str, str] | None:
+    """(label, value string) of ``\\angle A = 60``, ``[ABC] = 6``, ``Area = 12`` (for unparsed answers)."""
+    sides = _two_sides(norm)
+    if sides is None:
+        return None
+    lhs = " ".join(sides[0].split())
     if not _NAME_LABEL_RE.fullmatch(lhs):
         return None
     if lhs[:1].isalpha():
         words = lhs.lower().split()
         if not any(len(w) >= 3 and set(w) & set("aeiouy") for w in words) or set(words) & _FUNCTION_WORDS:
             return None  # "xy = 6" is an equation; "sin = ..." is no label
-    return lhs, parts[1].strip()
+    return lhs, sides[1]
 
 
 def set_builder_condition(norm: str) -> str | None:
@@ -108,13 +116,9 @@ def set_builder_condition(norm: str) -> str | None:
 
 def split_label(norm: str) -> tuple[str, str] | None:
     """(label, value string) of ``<ratio of names> = <value>``, else None."""
-    if "=" not in norm:
-        return None
-    parts = split_top(norm, "=")
-    if len(parts) != 2 or not parts[1].strip():
-        return None
-    label = ratio_label(parts[0])
-    return (label, parts[1].strip()) if label else None
+    sides = _two_sides(norm)
+    label = ratio_label(sides[0]) if sides else None
+    return (label, sides[1]) if label else None
 
 
 # "y(t) = 6t - 5": a lower-case letter with its variable in parentheses, then one "=".

@@ -24,7 +24,6 @@ import re
 
 from mathjax.grader.verdict import Verdict
 
-_MAX_DIGITS = 30
 _MOD = r"(?:\\pmod|\\bmod|\\mod|mod)(?![a-zA-Z])\s*\{?\s*(\d{1,30})\s*\}?"
 _CONGRUENCE_RE = re.compile(
     r"^\s*(?:([A-Za-z](?:_\{?[A-Za-z0-9]{1,3}\}?)?)\s*(?:\\equiv(?![a-zA-Z])|\u2261|=)"

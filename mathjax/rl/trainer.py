@@ -154,14 +154,17 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
     def policy_model(params) -> Model:
         return Model(config=compute_config, params=params, mesh=mesh, tokenizer_path=tokenizer_path)
 
+    def evaluate_policy(params) -> dict[str, float]:
+        return evaluate(policy_model(view(params)), tokenizer, eval_records, config.data.template, max_new,
+                        int(rl.eval_samples), rules, config.seed, rollout_batch)
+
     def put(x: np.ndarray):
         return to_global(x, row_sharding(mesh, x.shape))
 
     try:
         if eval_records is not None and start == 0 and rl.get("eval_at_start", False):
             # The starting policy's line (step 0): the baseline every later eval line is read against.
-            m0 = evaluate(policy_model(view(state.params)), tokenizer, eval_records, config.data.template, max_new,
-                          int(rl.eval_samples), rules, config.seed, rollout_batch)
+            m0 = evaluate_policy(state.params)
             writer.write(0, m0)
             if is_main:
                 print(f"step 0/{steps} | eval greedy {m0['eval_greedy_accuracy']:.3f}", flush=True)
@@ -199,8 +202,7 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
                       "update_seconds": seconds - ro.seconds})
             done = step + 1
             if eval_records is not None and (done == steps or (eval_every and done % eval_every == 0)):
-                m.update(evaluate(policy_model(view(state.params)), tokenizer, eval_records, config.data.template,
-                                  max_new, int(rl.eval_samples), rules, config.seed, rollout_batch))
+                m.update(evaluate_policy(state.params))
             elapsed = time.perf_counter() - t_start
             m["eta_seconds"] = elapsed / (done - start) * (steps - done)
             writer.write(done, m)
