@@ -188,13 +188,15 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(toy, uninterrupte
 
 
 def test_two_processes_equal_one(toy, tmp_path):
-    one = subprocess.run(_cmd(toy, tmp_path / "one", 2, "--config.mesh=data:2"), cwd=ROOT, env=_env(2),
+    # The step-0 and final evals run on both processes too (each samples its share, the grader decides).
+    evals = (f"--config.data.eval_files={toy / 'eval.jsonl'}", "--config.rl.eval_at_start=True")
+    one = subprocess.run(_cmd(toy, tmp_path / "one", 2, "--config.mesh=data:2", *evals), cwd=ROOT, env=_env(2),
                          capture_output=True, text=True, timeout=600)
     assert one.returncode == 0, one.stderr[-3000:]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    procs = [subprocess.Popen(_cmd(toy, tmp_path / "two", 2, "--config.mesh=data:2",
+    procs = [subprocess.Popen(_cmd(toy, tmp_path / "two", 2, "--config.mesh=data:2", *evals,
                                    f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"),
                               cwd=ROOT, env=_env(1), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i in range(2)]
@@ -202,7 +204,10 @@ def test_two_processes_equal_one(toy, tmp_path):
         out, _ = p.communicate(timeout=600)
         assert p.returncode == 0, out[-4000:]
     got, want = _metrics(tmp_path / "two"), _metrics(tmp_path / "one")
-    assert [r["step"] for r in got] == [1, 2]
+    assert [r["step"] for r in got] == [0, 1, 2]
+    for key in ("eval_greedy_accuracy", "eval_pass_at_8", "eval_pass_ratio"):
+        assert got[0][key] == want[0][key] and got[-1][key] == want[-1][key], key
+    got, want = got[1:], want[1:]
     for g, w in zip(got, want):
         for key in ("reward_mean", "pass_rate", "response_length"):
             assert g[key] == w[key], key
