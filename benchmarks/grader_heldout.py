@@ -17,7 +17,7 @@ is copied into this project. One flag per source:
   --mathcoder_dir    mathllm/MathCoder outs/*/GSM8K/*-{correct,wrong}.jsonl (label = the file; first
                      complete run per model) and outs/MathCoder-L-7b/MATH/*-correct.jsonl (all correct;
                      its -wrong file is too large for some snapshots). MathCoder's MATH labels accept
-                     answers within about 0.01 (27/50 for 6/11): read its false "unequal"s with care.
+                     answers within about 0.01 (27/50 for 6/11): see 'policy' below.
   --hendrycks_dir    hendrycks/math modeling/math_equivalence_test.py (hand-written is_equiv asserts).
   --mario_dir        MARIO-Math-Reasoning/MARIO_EVAL math_evaluation/tests/test_is_equiv.py (likewise,
                      with a tolerant policy: 1.732 = sqrt(3)).
@@ -29,6 +29,26 @@ Model outputs are graded with ``grader.grade(output, gold)``; the hand-written p
 compared with ``grader.is_equiv`` (``grade`` would extract from them, e.g. the last number). Golds go
 through ``gold_from_solution`` when they have boxes/markers, else are stripped of ``$``. Math-Verify,
 if installed, grades the same cases (peer column; a bare gold/answer is wrapped in ``$...$``).
+
+Column 'policy': disagreements where this project follows a documented policy (README, "Answer
+equivalence") that differs from the source's, classified mechanically from the case itself (never from a
+list of ids; only cases where our verdict and the label disagree are looked at); 'agree-ex' is the
+agreement without them. Two kinds, counted on the line after the table and tagged in the listing:
+
+  tolerance  labelled equal, we say unequal, and the gold and our extracted answer evaluate (the
+             grader's own parser and ``numeric`` evaluator; a ``cases`` environment read as the list of
+             its rows, thousands commas as in ``5,525`` dropped when needed) to finite reals that differ
+             but lie within 0.01 absolute or 1% relative of each other. Lists, tuples, matrices,
+             relations and expressions with variables compare structurally: same shape, the same
+             variables, each symbol-free part within the tolerance, at least one part different. A
+             label in front (``AB \approx 3.464``, ``\sin G = 0.47``) is dropped: the right side of the
+             last ``=``/``\approx`` is compared when the other answer is no relation. MathCoder's MATH
+             rule (27/50 for 6/11, 0.0588 for 11/221) and MARIO's tolerant one (1.732 for sqrt(3),
+             ``x + 1.414I`` for ``x + \sqrt2I``); our numbers are exact, so 0.33 never equals 1/3.
+  order      labelled unequal, we say equal, and both answers are the same comma-separated items (split
+             at top-level commas, matched as a multiset with ``grader.is_equiv``) in another order:
+             hendrycks' string test is ordered (``10, 4, -2`` vs ``4, 10, -2``); our bare comma lists are
+             unordered sets (MATH's "enter all solutions" answers).
 """
 
 from __future__ import annotations
@@ -39,6 +59,7 @@ import collections
 import json
 import operator
 import os
+import re
 import subprocess
 import sys
 import time
@@ -47,6 +68,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mathjax import grader  # noqa: E402
+from mathjax.grader import numeric  # noqa: E402
 from grader_agreement import add_total, gold_answer, load_cases as load_mv_cases, make_math_verify, strip_math  # noqa: E402
 
 
@@ -222,26 +244,169 @@ def load_unittest_asserts(root: str, path: str, source: str, gold_first: bool) -
     return out
 
 
-def approx_tagger():
-    """A label that accepts a short decimal for an exact gold (``0.4286`` for ``\\frac37``): the peer's
-    tolerance, against this project's exact-number policy (README). Needs Math-Verify to evaluate golds."""
-    try:
-        from math_verify import parse
-    except ImportError:
-        return lambda c: False
+# ---- documented policy differences ---------------------------------------------------------------
+# A disagreement is put in a policy kind only from the case itself (never from a list of ids):
+#   "tolerance": label equal, ours unequal, and the gold and our extracted answer evaluate to finite
+#                reals (or same-shaped lists/tuples/matrices/relations/expressions whose numbers do)
+#                that differ but lie within TOL_ABS or TOL_REL of each other (MathCoder's MATH rule,
+#                MARIO's tolerant policy; this project's numbers are exact, README).
+#   "order":     label unequal, ours equal, and the two answers are the same comma-separated list of
+#                items in another order (hendrycks' string test is ordered; our bare lists are sets).
 
-    def tag(c) -> bool:
-        ext = c["output"] if c["kind"] == "answer" else grader.extract_answer(c["output"])
-        ext = (ext or "").replace("\\approx", "").split("=")[-1].strip()
-        if not ext or not all(ch in "-+.0123456789" for ch in ext) or "." not in ext:
-            return False
+TOL_ABS, TOL_REL = 0.01, 0.01
+_MAX_LIST_ITEMS = 32
+_EQ_OPS = ("=", "~")  # "=", "\\approx" as the parser writes them
+_THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_CASES_RE = re.compile(r"\\begin\{cases\}(.*?)\\end\{cases\}", re.S)
+
+
+def _policy_nodes(s: str) -> list[tuple]:
+    """Parse trees of an answer for the tolerance test: as the grader parses it, then with a
+    ``cases`` environment read as a comma list of its rows and thousands commas (``5,525``) dropped."""
+    out = []
+    variants = [s]
+    t = _CASES_RE.sub(lambda m: m.group(1).replace("\\\\", ",").replace("&", ""), s)
+    variants += [t, _THOUSANDS_RE.sub("", t)]
+    for v in dict.fromkeys(variants):
         try:
-            val = complex(parse(f"${gold_answer(c['gold'])}$")[0].evalf())
-            return val.imag == 0 and abs(float(ext) - val.real) <= 5e-3 * max(abs(val.real), 1e-9)
+            node = grader.analyze(v).node
         except Exception:
-            return False
+            node = None
+        if node is not None:
+            out.append(node)
+    return out
 
-    return tag
+
+def _real(node: tuple):
+    """(exact Fraction or None, 50-digit real) of a symbol-free scalar tree; None when it has
+    variables, is not a scalar, is complex, infinite or undefined."""
+    try:
+        if numeric.free_symbols(node):
+            return None
+        v = numeric.real_value(numeric.approx(node, 0))
+        return (numeric.exact(node), v) if numeric.is_finite(v) else None
+    except Exception:
+        return None
+
+
+def _parts(node: tuple) -> tuple[tuple, tuple] | None:
+    """(head, children) of a tree, for the structural walk; None for a leaf."""
+    kind = node[0]
+    if kind in ("add", "mul", "list", "set", "union", "ratio"):
+        return (kind, len(node[1])), tuple(node[1])
+    if kind in ("neg", "pct", "deg"):
+        return (kind,), (node[1],)
+    if kind in ("div", "pow", "pm"):
+        return (kind,), (node[1], node[2])
+    if kind == "func":
+        return (kind, node[1], len(node[2])), tuple(node[2])
+    if kind == "rel":
+        return (kind, tuple(node[1])), tuple(node[2])
+    if kind == "seq":
+        return (kind, node[1], node[2], len(node[3])), tuple(node[3])
+    if kind == "matrix":
+        return (kind, tuple(len(r) for r in node[1])), tuple(c for r in node[1] for c in r)
+    return None
+
+
+def _near(a: tuple, b: tuple, depth: int = 0) -> bool | None:
+    """Whether the numbers of ``a`` and ``b`` differ (True) or not (False), all within the tolerance;
+    None when the shapes or symbols differ or some number is beyond the tolerance."""
+    ra, rb = _real(a), _real(b)
+    if ra is not None and rb is not None:
+        (qa, va), (qb, vb) = ra, rb
+        if not (qa != qb if qa is not None and qb is not None else numeric.far(va, vb)):
+            return False
+        d = abs(va - vb)
+        return True if d <= TOL_ABS or d <= TOL_REL * max(abs(va), abs(vb)) else None
+    if ra is not None or rb is not None or depth > 50:
+        return None
+    pa, pb = _parts(a), _parts(b)
+    if pa is None or pb is None:
+        return False if a == b else None  # variables, constants, text: the same, or not comparable
+    if pa[0] != pb[0]:
+        return None
+    differ = False
+    for x, y in zip(pa[1], pb[1]):
+        r = _near(x, y, depth + 1)
+        if r is None:
+            return None
+        differ |= r
+    return differ
+
+
+def _drop_label(node: tuple, other: tuple) -> tuple:
+    """``AB \\approx 3.464`` / ``\\sin G = 0.47`` -> the right side of the last ``=``/``\\approx``,
+    when the other answer is not a relation."""
+    if node[0] == "rel" and other[0] != "rel" and node[1] and node[1][-1] in _EQ_OPS:
+        return node[2][-1]
+    return node
+
+
+def is_tolerance(gold: str, ext: str | None) -> bool:
+    """Gold and extracted answer differ numerically, but within TOL_ABS or TOL_REL (see above)."""
+    if not ext or not gold:
+        return False
+    for g in _policy_nodes(gold):
+        for e in _policy_nodes(ext):
+            if _near(_drop_label(g, e), _drop_label(e, g)):
+                return True
+    return False
+
+
+def _top_items(s: str) -> list[str]:
+    """``s`` split at the commas outside brackets and braces."""
+    items, depth, cur = [], 0, []
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\" and i + 1 < len(s):  # a command or escaped character: \{ \} count as brackets
+            cur.append(s[i:i + 2])
+            depth += {"{": 1, "}": -1}.get(s[i + 1], 0)
+            i += 2
+            continue
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            items.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    items.append("".join(cur).strip())
+    return items
+
+
+def is_reordered(gold: str, ext: str | None, angles: str) -> bool:
+    """The same comma-separated items (``grader.is_equiv`` on items) in another order."""
+    if not ext or not gold:
+        return False
+    g, e = _top_items(gold), _top_items(ext)
+    if not 2 <= len(g) == len(e) <= _MAX_LIST_ITEMS or not all(g) or not all(e):
+        return False
+    eq = lambda a, b: grader.is_equiv(a, b, angles=angles)  # noqa: E731
+    if all(eq(x, y) for x, y in zip(e, g)):
+        return False  # same order: a disagreement of some other kind
+    left = list(g)
+    for x in e:  # greedy multiset matching (is_equiv is an equivalence on such items)
+        j = next((j for j, y in enumerate(left) if eq(x, y)), None)
+        if j is None:
+            return False
+        del left[j]
+    return True
+
+
+def policy_kind(c: dict, angles: str) -> str | None:
+    """The documented policy behind a disagreement (``c["ours"] != c["label"]``), or None."""
+    ext = c["output"] if c["kind"] == "answer" else grader.extract_answer(c["output"])
+    gold = gold_answer(c["gold"])
+    if c["label"] and not c["ours"] and is_tolerance(gold, ext):
+        return "tolerance"
+    if c["ours"] and not c["label"] and is_reordered(gold, ext, angles):
+        return "order"
+    return None
 
 
 def main() -> None:
@@ -279,7 +444,6 @@ def main() -> None:
     if not cases:
         raise SystemExit("no source given (see --help)")
     mv = None if args.no_math_verify else make_math_verify()
-    is_approx = approx_tagger()
 
     by_source: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     wrong = []
@@ -301,34 +465,45 @@ def main() -> None:
             except Exception:
                 c["math_verify"] = False
             k["mv_agree"] += int(c["math_verify"] == c["label"])
-        if c["ours"] != c["label"]:
-            c["approx_label"] = bool(c["label"] and is_approx(c))
-            k["approx"] += int(c["approx_label"])
+        if c["ours"] != c["label"]:  # only disagreements are classified
+            c["policy"] = policy_kind(c, args.angles)
+            if c["policy"]:
+                k["policy"] += 1
+                k[f"policy_{c['policy']}"] += 1
             wrong.append(c)
     seconds = time.perf_counter() - t0
 
     add_total(by_source)
     print("commits: " + ", ".join(f"{n}={h}" for n, h in commits.items()))
-    print(f"{'source':<36}{'cases':>7}{'pos':>6}{'agree':>9}{'false =':>9}{'false !=':>10}{'approx':>8}"
+    print(f"{'source':<36}{'cases':>7}{'pos':>6}{'agree':>9}{'false =':>9}{'false !=':>10}{'policy':>8}"
           f"{'agree-ex':>10}{'Math-Verify':>13}")
     for src, k in by_source.items():
         mv_txt = f"{100 * k['mv_agree'] / k['n']:.1f}%" if (mv is not None and k["n"]) else "-"
-        ex = 100 * k["agree"] / max(k["n"] - k["approx"], 1)
+        ex = 100 * k["agree"] / max(k["n"] - k["policy"], 1)
         print(f"{src:<36}{k['n']:>7}{k['positives']:>6}{100 * k['agree'] / max(k['n'], 1):>8.1f}%"
-              f"{k['false_equal']:>9}{k['false_unequal']:>10}{k['approx']:>8}{ex:>9.1f}%{mv_txt:>13}")
-    print(f"({len(cases)} cases in {seconds:.1f} s, both graders; {len(exclude)} Math-Verify pairs excluded; 'approx' = labels that"
-          " accept a short decimal for an exact gold, against the exact-number policy; 'agree-ex' leaves them out)")
+              f"{k['false_equal']:>9}{k['false_unequal']:>10}{k['policy']:>8}{ex:>9.1f}%{mv_txt:>13}")
+    print(f"({len(cases)} cases in {seconds:.1f} s, both graders; {len(exclude)} Math-Verify pairs excluded; 'policy' ="
+          " disagreements where a documented policy of this project differs from the source's; 'agree-ex' leaves"
+          " them out)")
+    tot = by_source["all"]
+    print(f"policy: {tot['policy_tolerance']} tolerance (labelled equal, within {TOL_ABS} absolute or"
+          f" {100 * TOL_REL:g}% relative; our numbers are exact), {tot['policy_order']} order (labelled unequal,"
+          " the same comma list in another order; our bare lists are unordered)")
     if not args.quiet:
         for c in wrong:
-            verdict = "FALSE EQUAL" if c["ours"] else ("false unequal (approx label)" if c["approx_label"]
-                                                       else "false unequal")
+            verdict = ("FALSE EQUAL" if c["ours"] else "false unequal") + (
+                f" ({c['policy']} label)" if c["policy"] else "")
             mvv = f"  math_verify: {c.get('math_verify')}" if mv is not None else ""
             print(f"\n[{verdict}] {c['source']}::{c['test']}{mvv}\n  gold:   {c['gold'][:200]!r}\n"
                   f"  output: {c['output'][-300:]!r}\n  extracted: "
                   f"{grader.extract_answer(c['output']) if c['kind'] == 'text' else '(is_equiv)'!r}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"commits": commits, "by_source": {k: dict(v) for k, v in by_source.items()},
+            zero = {"policy": 0, "policy_tolerance": 0, "policy_order": 0}
+            json.dump({"commits": commits, "by_source": {k: {**zero, **v} for k, v in by_source.items()},
+                       "policy_kinds": {"tolerance": f"labelled equal, ours unequal, numbers within {TOL_ABS} absolute"
+                                                     f" or {TOL_REL} relative", "order": "labelled unequal, ours"
+                                                     " equal, the same comma-separated items in another order"},
                        "disagreements": wrong}, f, indent=1)
 
 

@@ -6,7 +6,9 @@ Policy (what "equal" means), applied after :func:`normalize.normalize_answer`:
   are not ``1/3``; ``1.414`` is not ``\\sqrt2`` (a rounded decimal of a
   non-terminating value is a wrong answer). ``0.\\overline{3}`` is ``1/3``, and
   so is a float rendering with 12+ digits, ``0.3333333333333333`` (:mod:`decimals`).
-* ``x%`` also matches ``x`` (the model dropped the unit), and ``x°`` matches
+* ``x%`` also matches ``x`` (the model dropped the unit); its ``x/100`` reading
+  holds only against a constant in [-1, 1] (``25%`` is ``0.25``, ``1200%`` is
+  not ``12``: a percentage computed twice). ``x°`` matches
   ``x`` (and ``x·π/180`` with ``angles="convert"``, see :mod:`angles`).
   ``1,234`` is a number, ``1, 234`` is a list.
 * Expressions are equal when they agree at 50 digits at fixed points for every
@@ -17,7 +19,9 @@ Policy (what "equal" means), applied after :func:`normalize.normalize_answer`:
   labelled values of different variables differ; two equations match when
   ``lhs - rhs`` are proportional (same solution set) and both or neither are
   solved (``2x = 6`` is not ``x = 3``); an equation still to solve is never its
-  solutions (``x^2 = 4`` is not ``\\pm 2``, ``150 = 500 - x`` is not ``350``); inequalities
+  solutions (``x^2 = 4`` is not ``\\pm 2``, ``150 = 500 - x`` is not ``350``), but a
+  named quantity of one variable given a constant is that constant (``z^3 = -1``,
+  ``\\sin^2 x = 1`` answer "find z^3"; not ``|x| = 1``; ``2x = 6`` is not ``6``); inequalities
   match intervals (``x > 2``, ``-x < -2``, ``2x > 4`` vs ``(2, \\infty)``;
   ``0 < f(x) < 1`` vs ``(0, 1)``), unions are merged before comparing
   (``\\{1,3\\} \\cup \\{2\\}`` is ``\\{1,2,3\\}``).

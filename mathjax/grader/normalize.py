@@ -96,6 +96,16 @@ _CURRENCY_RE = re.compile(
 # "\\frac{1}{5}" written out of a string literal: every command doubled.
 _DOUBLED_CMD_RE = re.compile(r"\\\\[a-zA-Z]")
 _SINGLE_CMD_RE = re.compile(r"(?<!\\)\\[a-zA-Z]")
+# "\\dfrac{1}{2} +\frac{1}{72}" (MATH, MARIO_EVAL golds): a doubled backslash before a
+# fraction or root that takes an argument ("{" or a digit) is that command, even when other
+# commands are single (undouble_escapes then does nothing). A row break followed by the
+# literal text "frac{" is never meant. Only these names: "1\\pi" in a matrix is a row break.
+_DOUBLED_FRAC_RE = re.compile(r"(?<!\\)\\\\(?=(?:[dt]?frac|sqrt)[{\d])")
+# Opening and closing a matrix environment (the names the parser reads, latex._MATRIX_ENVS).
+_MATRIX_ENV_RE = re.compile(r"\\(begin|end)\s*\{\s*(?:" + "|".join(sorted(latex._MATRIX_ENVS)) + r")\s*\}")
+# "-6\6", "0\-3", "11\-36" inside a matrix: a row break "\\" that lost one backslash (MATH
+# golds, JSON-mangled outputs). "\6", "\-", "\+", "\." are no commands a matrix entry can hold.
+_LOST_ROW_BREAK_RE = re.compile(r"(?<!\\)\\(?=[-+.\d])")
 # "\quadx_{2}": a space command glued to the next name.
 _GLUED_QUAD_RE = re.compile(r"\\q?quad(?=[a-zA-Z])")
 
@@ -144,6 +154,10 @@ def normalize_answer(ans: str, *, thousands: bool = True) -> str:
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
     s = _MARKDOWN_RE.sub("", s)
     s = undouble_escapes(s)
+    if "\\\\" in s:
+        s = _DOUBLED_FRAC_RE.sub(r"\\", s)  # before _FRAC_RE, which would leave "\\frac"
+    if "begin" in s:
+        s = restore_row_breaks(s)
     s = _GLUED_QUAD_RE.sub(" ", s)
     s = _CURRENCY_RE.sub(" ", s)
     s = strip_dollars(s)
@@ -211,6 +225,26 @@ def undouble_escapes(s: str) -> str:
     if "\\\\" in s and _DOUBLED_CMD_RE.search(s) and not _SINGLE_CMD_RE.search(s):
         return s.replace("\\\\", "\\")
     return s
+
+
+def restore_row_breaks(s: str) -> str:
+    """``\\begin{pmatrix}-6\\6\\end{pmatrix}`` -> ``\\begin{pmatrix}-6\\\\6\\end{pmatrix}``.
+
+    Inside a matrix environment only, a single backslash directly before a digit,
+    a sign or a decimal point is a row break that lost its twin. Outside one,
+    nothing changes (there ``\\6`` stays an unknown command).
+    """
+    out = []
+    depth = last = 0
+    for m in _MATRIX_ENV_RE.finditer(s):  # one pass; nesting is counted, never recursed
+        piece = s[last : m.start()]
+        out.append(_LOST_ROW_BREAK_RE.sub(r"\\\\", piece) if depth > 0 else piece)
+        out.append(m.group(0))
+        depth = depth + 1 if m.group(1) == "begin" else max(depth - 1, 0)
+        last = m.end()
+    tail = s[last:]
+    out.append(_LOST_ROW_BREAK_RE.sub(r"\\\\", tail) if depth > 0 else tail)
+    return "".join(out)
 
 
 def _is_unit_words(content: str) -> bool:

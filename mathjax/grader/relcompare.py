@@ -47,10 +47,34 @@ def _cmp_rel(a: tuple, b: tuple, sym: bool) -> Verdict:
     # as the answer (an unfinished output, the question restated) must not earn `3`, `350`, `\pm 2`
     # or `x = 3` (a free "equal", and a reward an RL policy could learn to collect).
     if ka == "value" or kb == "value":
-        return _N  # (an equation whose left side is a label, `x = 3`, `AB = 4`, is an "assign")
+        # (an equation whose left side is a label, `x = 3`, `AB = 4`, is an "assign"). A quantity of one
+        # variable given a constant, `z^3 = -1`, `\sin^2 x = 1`, answers "find z^3": its value is the
+        # right side, so `x^2 = 4` is `4` (and still not `\pm 2`).
+        va = ma[-1] if ka == "value" else quantity_value(a)
+        vb = mb[-1] if kb == "value" else quantity_value(b)
+        return _N if va is None or vb is None else _cmp(va, vb, sym)
     if _solved(ma) != _solved(mb):
         return _N
     return cmp_eq(as_eq(ma), as_eq(mb))
+
+
+def _is_quantity(n: tuple) -> bool:
+    """``z^3``, ``\\sin x``, ``\\sin^2(x)``, ``\\log_2 x``: one named function or power of one variable."""
+    if n[0] == "pow" and not numeric.free_symbols(n[2]):
+        n = n[1]
+        if n[0] == "sym":
+            return True
+    # Not `|x| = 1`: that is the equation x = \pm 1 as often as "find |x|" (|AB| = 1, a length, is a label).
+    return n[0] == "func" and n[1] != "abs" and len(n[2]) >= 1 and n[2][0][0] == "sym" and not any(
+        numeric.free_symbols(x) for x in n[2][1:])
+
+
+def quantity_value(n: tuple) -> tuple | None:
+    """The constant right side of ``<quantity> = <constant>`` (see :func:`_is_quantity`), else None."""
+    if n[0] != "rel" or n[1] != ("=",) or len(n[2]) != 2:
+        return None
+    lhs, rhs = n[2]
+    return rhs if _is_quantity(lhs) and is_scalar(rhs) and not numeric.free_symbols(rhs) else None
 
 
 def _solved(m: tuple) -> bool:

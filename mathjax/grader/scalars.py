@@ -88,13 +88,39 @@ def _sympy_verdict(a: tuple, b: tuple) -> Verdict:
     return _U if r is None else (_E if r else _N)
 
 
+def _is_proportion(n: tuple) -> bool:
+    """Whether ``n`` is a constant in [-1, 1]: a value a percentage can be the fraction form of."""
+    if numeric.free_symbols(n):
+        return False
+    try:
+        v = numeric.real_value(numeric.approx(n, 0))
+    except Exception:  # not a finite real constant
+        return False
+    return v is not None and abs(v) <= 1 + 1e-12
+
+
+def _percent_readings(n: tuple, other: tuple) -> tuple[tuple, ...]:
+    """``n``'s readings against ``other`` (:func:`angles.alternatives`), with ``x%`` as ``x/100`` only
+    against a proportion.
+
+    ``25%`` is ``0.25`` and ``25``; but ``1200%`` is not ``12``: a bare number
+    above 1 against a percentage is the percentage's number, the way GSM8K's
+    "what percent" golds are written, so the ``/100`` reading would reward
+    a percentage computed twice.
+    """
+    alts = _angles.alternatives(n)
+    if n[0] == "pct" and other[0] != "pct" and not _is_proportion(other):
+        return tuple(x for x in alts if x is not n)
+    return alts
+
+
 def _cmp_scalar_alts(a: tuple, b: tuple, sym: bool) -> Verdict:
     a, b = lift_unit(a), lift_unit(b)
     if a[0] == b[0] and a[0] in ("pct", "deg"):
         return _cmp_scalar(a[1], b[1], sym)
     if {a[0], b[0]} == {"pct", "deg"}:
         return _N  # two different explicit units
-    alts_a, alts_b = _angles.alternatives(a), _angles.alternatives(b)
+    alts_a, alts_b = _percent_readings(a, b), _percent_readings(b, a)
     if len(alts_a) == 1 and len(alts_b) == 1:
         return _cmp_scalar(alts_a[0], alts_b[0], sym)
     return any_of(_cmp_scalar(x, y, sym) for x in alts_a for y in alts_b)

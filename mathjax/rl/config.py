@@ -47,5 +47,6 @@ def base_rl_config() -> ml_collections.ConfigDict:
     c.rl.updates_per_rollout = 1  # minibatches (optimizer updates) per rollout batch
     c.rl.eval_samples = 8  # Pass@k on eval_files with k = this many samples at rl.temperature
     c.rl.eval_max_questions = 0  # 0 = all
+    c.rl.trim_padding = True  # train at the narrowest doubling bucket (>= 64) that holds the rollout, not seq_len
     c.rl.eval_at_start = False  # True: an eval line at step 0 (the starting policy), before any update
     return c

@@ -45,8 +45,17 @@ class Rollout:
     correct: np.ndarray  # [N] float32: the `correct` reward alone (1/0)
     lengths: np.ndarray  # [N] int32 response tokens
     truncated: np.ndarray  # [N] bool: hit max_new_tokens
+    seq_lengths: np.ndarray  # [N] int32 prompt + response tokens (the row's unpadded width)
     seconds: float = 0.0
     generated_tokens: int = 0
+
+    def trimmed(self, min_width: int = 64) -> "Rollout":
+        """The batch cut to the narrowest bucket that holds every row (see :func:`padded_width`)."""
+        width = padded_width(int(self.seq_lengths.max(initial=0)), self.tokens.shape[1], min_width)
+        if width == self.tokens.shape[1]:
+            return self
+        cut = {k: getattr(self, k)[:, :width] for k in ("tokens", "targets", "mask", "sampler_logp")}
+        return dataclasses.replace(self, **cut)
 
     def metrics(self, group_size: int) -> dict[str, float]:
         groups = self.correct.reshape(-1, group_size)
@@ -61,6 +70,22 @@ class Rollout:
             "rollout_seconds": self.seconds,
             "rollout_tokens_per_sec": self.generated_tokens / max(self.seconds, 1e-9),
         }
+
+
+def padded_width(used: int, seq_len: int, min_width: int = 64, buckets: int = 8) -> int:
+    """Columns a batch whose longest row has ``used`` tokens is trained at: ``used`` rounded up to a
+    multiple of ``max(min_width, seq_len / buckets)``, at most ``seq_len``.
+
+    Rows are right-padded to ``seq_len``, yet rollouts are often far shorter
+    (the tiny demo's fill 60-70% of its 256): the update and the old/ref
+    log-prob passes would pay for the padding. A fixed grid of at most
+    ``buckets`` widths bounds the compiled shapes (a recompile per new width),
+    and every process derives the same width from the same full batch.
+    """
+    if min_width < 1 or buckets < 1:
+        raise ValueError(f"min_width and buckets must be positive, got {min_width} and {buckets}")
+    step = max(min_width, -(-seq_len // buckets))
+    return min(max(step, -(-used // step) * step), seq_len)
 
 
 def make_policy_view(config: ModelConfig, mesh: Mesh):
@@ -118,12 +143,14 @@ def collect(
     targets = np.zeros((n * g, seq_len), np.int32)
     mask = np.zeros((n * g, seq_len), np.float32)
     sampler_logp = np.zeros((n * g, seq_len), np.float32)
+    seq_lengths = np.zeros(n * g, np.int32)
     for i, group in enumerate(samples):
         p = prompts[i]
         for j, s in enumerate(group):
             row = i * g + j
             seq = p + list(s.token_ids)
             tokens[row, : len(seq)] = seq
+            seq_lengths[row] = len(seq)
             targets[row, : len(seq) - 1] = seq[1:]
             # Position t predicts seq[t + 1]: response targets start at t = len(prompt) - 1.
             mask[row, len(p) - 1 : len(seq) - 1] = 1.0
@@ -131,4 +158,4 @@ def collect(
     st = sampler.stats
     return Rollout(tokens=tokens, targets=targets, mask=mask, sampler_logp=sampler_logp, advantages=advantages,
                    weight=weight, rewards=rewards, correct=correct, lengths=lengths, truncated=truncated,
-                   seconds=time.perf_counter() - t0, generated_tokens=st.generated_tokens)
+                   seq_lengths=seq_lengths, seconds=time.perf_counter() - t0, generated_tokens=st.generated_tokens)

@@ -178,6 +178,8 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
                 batch_size=rollout_batch, reward_weights=weights, advantage=rl.advantage,
                 drop_equal_groups=bool(rl.drop_equal_groups), overlong_buffer=int(rl.overlong_buffer),
                 overlong_factor=float(rl.overlong_factor), question_prefix=f"{step}/")
+            if rl.get("trim_padding", True):
+                ro = ro.trimmed()
             del policy  # the per-layer copy is only for sampling
             tokens, targets = put(ro.tokens), put(ro.targets)
             old_logp = np.asarray(jax.device_get(logprob_fn(state.params, tokens, targets)))
