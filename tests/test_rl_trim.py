@@ -54,6 +54,8 @@ def test_trimmed_keeps_every_token_and_cuts_only_padding():
         np.testing.assert_array_equal(full[:, :64], short)
         assert not full[:, 64:].any()  # only zeros were dropped
     np.testing.assert_array_equal(cut.advantages, ro.advantages)
+    per_token = dataclasses.replace(ro, advantages=np.tile(ro.advantages[:, None], (1, 256)))
+    np.testing.assert_array_equal(per_token.trimmed().advantages, per_token.advantages[:, :64])  # cut with the rest
     long = dataclasses.replace(ro, seq_lengths=np.full(8, 256, np.int32))
     assert long.trimmed() is long  # nothing to cut: the same batch
 

@@ -25,10 +25,11 @@ from mathjax.train.state import abstract_state
 _INT_KEYS = ("tokens", "targets")
 
 
-def _batch(mesh: Mesh, rows: int, seq_len: int) -> dict[str, jax.ShapeDtypeStruct]:
+def _batch(mesh: Mesh, rows: int, seq_len: int, token_advantages: bool = False) -> dict[str, jax.ShapeDtypeStruct]:
     out = {}
+    per_sample = ("weight",) if token_advantages else ("advantages", "weight")
     for key in BATCH_KEYS:
-        shape = (rows,) if key in ("advantages", "weight") else (rows, seq_len)  # per sample / per token
+        shape = (rows,) if key in per_sample else (rows, seq_len)  # per sample / per token
         dtype = jnp.int32 if key in _INT_KEYS else jnp.float32
         out[key] = jax.ShapeDtypeStruct(shape, dtype, sharding=row_sharding(mesh, shape))
     return out
@@ -66,7 +67,7 @@ def rl_fit_check(config, mesh: Mesh | str | None = None, device_memory: int | No
             f"remat {model.remat_policy}"] + cpu_caveats(model.dtype, None, mesh)
     reports = []
 
-    minibatch = _batch(mesh, rows // updates, seq)
+    minibatch = _batch(mesh, rows // updates, seq, bool(rl.get("process_coef", 0.0)))
     step = make_rl_step(model, optimizer, schedule, mesh, rl, int(rl.max_new_tokens))
     traced, compiled, lower_s, compile_s = _compile(step, state, minibatch)
     peak, temp = _peak(compiled)

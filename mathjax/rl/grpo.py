@@ -78,7 +78,8 @@ def policy_loss(
     Args:
       logp, old_logp, ref_logp: [N, T] log-probs of the sampled tokens (policy being
         trained, policy that sampled, frozen reference).
-      advantages: [N]; mask: [N, T] 1 on response tokens; weight: [N] 1 for real samples.
+      advantages: [N] (one per sample) or [N, T] (per token); mask: [N, T] 1 on response tokens;
+        weight: [N] 1 for real samples.
       aggregation: ``sequence`` | ``token`` | ``constant`` (module docstring).
     Returns:
       ``(loss, metrics)``; metrics: ``clip_fraction``, ``kl`` (k3 to the reference,
@@ -87,7 +88,8 @@ def policy_loss(
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; known: {AGGREGATIONS}")
     mask = mask.astype(jnp.float32) * weight.astype(jnp.float32)[:, None]
-    adv = advantages.astype(jnp.float32)[:, None]
+    adv = advantages.astype(jnp.float32)
+    adv = adv[:, None] if adv.ndim == 1 else adv  # one per sample, or per token (process supervision)
     ratio = jnp.exp(logp - old_logp)
     clipped = jnp.clip(ratio, 1.0 - clip_low, 1.0 + clip_high)
     pg = -jnp.minimum(ratio * adv, clipped * adv)

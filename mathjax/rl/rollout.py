@@ -26,7 +26,7 @@ from mathjax.data.tokenize import encode_prompt
 from mathjax.model import llama
 from mathjax.model.config import ModelConfig
 from mathjax.model.partition import layer_param_shardings
-from mathjax.rl import grpo
+from mathjax.rl import grpo, process
 from mathjax.rl.rewards import combined_reward
 from mathjax.sample import Sampler, SamplingRules
 
@@ -39,13 +39,14 @@ class Rollout:
     targets: np.ndarray  # int32: tokens shifted left (next token)
     mask: np.ndarray  # float32: 1 where the target is a response token
     sampler_logp: np.ndarray  # float32: the sampler's log-prob of each target (0 off the mask)
-    advantages: np.ndarray  # [N] float32
+    advantages: np.ndarray  # [N] float32, or [N, T] per token with process supervision
     weight: np.ndarray  # [N] float32: 0 for samples of dropped groups
     rewards: np.ndarray  # [N] float32
     correct: np.ndarray  # [N] float32: the `correct` reward alone (1/0)
     lengths: np.ndarray  # [N] int32 response tokens
     truncated: np.ndarray  # [N] bool: hit max_new_tokens
     seq_lengths: np.ndarray  # [N] int32 prompt + response tokens (the row's unpadded width)
+    step_accuracy: float = float("nan")  # share of checked equations that are right (process supervision only)
     seconds: float = 0.0
     generated_tokens: int = 0
 
@@ -54,7 +55,8 @@ class Rollout:
         width = padded_width(int(self.seq_lengths.max(initial=0)), self.tokens.shape[1], min_width)
         if width == self.tokens.shape[1]:
             return self
-        cut = {k: getattr(self, k)[:, :width] for k in ("tokens", "targets", "mask", "sampler_logp")}
+        keys = ["tokens", "targets", "mask", "sampler_logp"] + (["advantages"] if self.advantages.ndim == 2 else [])
+        cut = {k: getattr(self, k)[:, :width] for k in keys}
         return dataclasses.replace(self, **cut)
 
     def metrics(self, group_size: int) -> dict[str, float]:
@@ -69,6 +71,7 @@ class Rollout:
             "truncated_fraction": float(self.truncated.mean()),
             "rollout_seconds": self.seconds,
             "rollout_tokens_per_sec": self.generated_tokens / max(self.seconds, 1e-9),
+            **({} if np.isnan(self.step_accuracy) else {"step_accuracy": self.step_accuracy}),
         }
 
 
@@ -104,12 +107,14 @@ def collect(
     policy: Model, tokenizer, records: Sequence[dict], *, group_size: int, rules: SamplingRules,
     max_new_tokens: int, seq_len: int, template: str, seed: int, batch_size: int, reward_weights: dict[str, float],
     advantage: str = "grpo", drop_equal_groups: bool = False, overlong_buffer: int = 0,
-    overlong_factor: float = 1.0, question_prefix: str = "",
+    overlong_factor: float = 1.0, question_prefix: str = "", process_coef: float = 0.0,
 ) -> Rollout:
     """Samples ``group_size`` answers per record and builds the train batch.
 
     ``records`` have ``question`` and ``gold`` (the final answer); question ids
     are ``question_prefix + id`` so each step draws fresh RNG streams.
+    ``process_coef > 0`` adds the grader-checked step credit of
+    :mod:`mathjax.rl.process` to each response token's advantage ([N, T] then).
     """
     t0 = time.perf_counter()
     tmpl = get_template(template)
@@ -139,6 +144,13 @@ def collect(
     weight = np.ones(n * g, np.float32)
     if drop_equal_groups:
         weight = np.repeat(~grpo.equal_reward_groups(rewards, g), g).astype(np.float32)
+    step_accuracy = float("nan")
+    if process_coef:
+        steps = [process.sample_steps(s.text, s.token_ids, tokenizer.decode) for group in samples for s in group]
+        checked = [ok for sample in steps for _, ok in sample]
+        step_accuracy = float(np.mean(checked)) if checked else float("nan")
+        proc = process.process_advantages(steps, lengths, g)
+        advantages = np.repeat(advantages[:, None], seq_len, axis=1)
     tokens = np.zeros((n * g, seq_len), np.int32)
     targets = np.zeros((n * g, seq_len), np.int32)
     mask = np.zeros((n * g, seq_len), np.float32)
@@ -155,7 +167,9 @@ def collect(
             # Position t predicts seq[t + 1]: response targets start at t = len(prompt) - 1.
             mask[row, len(p) - 1 : len(seq) - 1] = 1.0
             sampler_logp[row, len(p) - 1 : len(seq) - 1] = s.logprobs or 0.0
+            if process_coef:
+                advantages[row, len(p) - 1 : len(seq) - 1] += process_coef * proc[row]
     st = sampler.stats
     return Rollout(tokens=tokens, targets=targets, mask=mask, sampler_logp=sampler_logp, advantages=advantages,
                    weight=weight, rewards=rewards, correct=correct, lengths=lengths, truncated=truncated,
-                   seq_lengths=seq_lengths, seconds=time.perf_counter() - t0, generated_tokens=st.generated_tokens)
+                   seq_lengths=seq_lengths, step_accuracy=step_accuracy, seconds=time.perf_counter() - t0, generated_tokens=st.generated_tokens)

@@ -177,7 +177,8 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
                 seq_len=int(config.seq_len), template=config.data.template, seed=_step_seed(config.seed, step),
                 batch_size=rollout_batch, reward_weights=weights, advantage=rl.advantage,
                 drop_equal_groups=bool(rl.drop_equal_groups), overlong_buffer=int(rl.overlong_buffer),
-                overlong_factor=float(rl.overlong_factor), question_prefix=f"{step}/")
+                overlong_factor=float(rl.overlong_factor), question_prefix=f"{step}/",
+                process_coef=float(rl.get("process_coef", 0.0)))
             if rl.get("trim_padding", True):
                 ro = ro.trimmed()
             del policy  # the per-layer copy is only for sampling
