@@ -43,6 +43,8 @@ RL_PROMPTS = flags.DEFINE_integer("rl_prompts", _D.rl_prompts, "GRPO prompts per
 RL_LR = flags.DEFINE_float("rl_learning_rate", _D.rl_learning_rate, "GRPO learning rate (constant).")
 RL_TEMPERATURE = flags.DEFINE_float("rl_temperature", _D.rl_temperature,
                                     "GRPO rollout temperature (default: the evaluation's, --temperature's default).")
+RL_PROCESS = flags.DEFINE_float("rl_process_coef", _D.rl_process_coef,
+                                "GRPO process supervision: weight of the grader-checked step credit per token (0: off).")
 RFT_QUESTIONS = flags.DEFINE_integer("rft_questions", _D.rft_questions, "Training questions RFT samples.")
 
 
@@ -55,7 +57,8 @@ def main(argv):
         scale_num_samples=SCALE_SAMPLES.value, check_export=CHECK_EXPORT.value, workers=WORKERS.value,
         progress=PROGRESS.value, control=CONTROL.value, rl=RL.value, rl_steps=RL_STEPS.value,
         rl_prompts=RL_PROMPTS.value, rl_learning_rate=RL_LR.value, rl_temperature=RL_TEMPERATURE.value,
-        rft_questions=RFT_QUESTIONS.value, base_model=BASE_MODEL.value, max_number=MAX_NUMBER.value,
+        rl_process_coef=RL_PROCESS.value, rft_questions=RFT_QUESTIONS.value, base_model=BASE_MODEL.value,
+        max_number=MAX_NUMBER.value,
         learning_rate=LR.value,
     )
     summary = run_demo(opts)

@@ -213,3 +213,14 @@ def test_two_processes_equal_one(toy, tmp_path):
             assert g[key] == w[key], key
         for key in ("loss", "grad_norm", "entropy"):
             assert g[key] == pytest.approx(w[key], rel=1e-4, abs=1e-6), key
+
+
+def test_kl_to_the_frozen_reference_runs_and_grows(toy, tmp_path):
+    """kl_coef > 0: the reference (the initial model) feeds the trainer's log-prob pass; KL is 0 until the
+    policy moves, then grows. (A per-layer sampler view passed there once crashed the first step.)"""
+    done = subprocess.run(_cmd(toy, tmp_path / "kl", 3, "--config.rl.kl_coef=0.1", "--config.mesh=data:1"),
+                          cwd=ROOT, env=_env(1), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = _metrics(tmp_path / "kl")
+    # Step 1 averages its 2 minibatches: the first at the reference (KL 0), the second one update away.
+    assert 0 < rows[0]["kl"] < rows[-1]["kl"]  # the policy keeps leaving the reference at lr 1e-2

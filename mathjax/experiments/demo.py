@@ -62,6 +62,7 @@ class DemoOptions:
     # the errors worth removing are those the evaluated distribution makes.
     rl_learning_rate: float = 1e-4
     rl_temperature: float = 0.7
+    rl_process_coef: float = 0.0  # > 0: GRPO with process supervision (mathjax.rl.process)
     rft_questions: int = 400
     rft_samples: int = 8
     rft_sft_steps: int = 100

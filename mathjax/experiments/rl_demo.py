@@ -39,6 +39,7 @@ def _grpo(opts, train_file: str, sft_dir: str, workdir: str) -> dict:
     c.rl.max_new_tokens = opts.max_new_tokens
     c.rl.temperature = opts.rl_temperature
     c.optimizer.lr = opts.rl_learning_rate
+    c.rl.process_coef = opts.rl_process_coef
     c.checkpoint_every = max(5, opts.rl_steps // 2)
     result = train_rl(c, workdir)
     if result.preempted:
@@ -153,7 +154,8 @@ def run_rl_demo(opts, stages, data: dict, tok_dir: str, sft_dir: str, records: l
     work = os.path.abspath(opts.workdir)
     out: dict[str, Any] = {}
     rl_inputs = {**sample_inputs, "rl_steps": opts.rl_steps, "rl_prompts": opts.rl_prompts,
-                 "rl_lr": opts.rl_learning_rate, "rl_temperature": opts.rl_temperature}
+                 "rl_lr": opts.rl_learning_rate, "rl_temperature": opts.rl_temperature,
+                 **({"rl_process_coef": opts.rl_process_coef} if opts.rl_process_coef else {})}
     rft_inputs = {**sample_inputs, "rft_questions": opts.rft_questions, "rft_samples": opts.rft_samples,
                   "rft_sft_steps": opts.rft_sft_steps, "rft_lr": opts.rft_learning_rate}
     runs = {

@@ -25,7 +25,7 @@ from mathjax.data.templates import get_template
 from mathjax.data.tokenize import encode_prompt
 from mathjax.model import llama
 from mathjax.model.config import ModelConfig
-from mathjax.model.partition import layer_param_shardings
+from mathjax.model.partition import layer_param_shardings, param_shardings
 from mathjax.rl import grpo, process
 from mathjax.rl.rewards import combined_reward
 from mathjax.sample import Sampler, SamplingRules
@@ -89,6 +89,21 @@ def padded_width(used: int, seq_len: int, min_width: int = 64, buckets: int = 8)
         raise ValueError(f"min_width and buckets must be positive, got {min_width} and {buckets}")
     step = max(min_width, -(-seq_len // buckets))
     return min(max(step, -(-used // step) * step), seq_len)
+
+
+def make_reference(config: ModelConfig, mesh: Mesh):
+    """jit(params) -> the frozen KL reference: stacked params in the compute dtype, sharded as the trainer's.
+
+    The trainer's log-prob pass takes stacked params (one ``scan`` over layers),
+    unlike the sampler's per-layer view; casting halves the copy's memory in bf16.
+    """
+    out = param_shardings(config, mesh)
+    dtype = jnp.dtype(config.dtype)
+
+    def cast(params):
+        return jax.tree_util.tree_map(lambda a: a.astype(dtype) if a.ndim >= 2 else a, params)
+
+    return jax.jit(cast, out_shardings=out)
 
 
 def make_policy_view(config: ModelConfig, mesh: Mesh):

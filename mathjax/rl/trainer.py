@@ -101,7 +101,9 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
     model_config = resolve_model_config(config, tokenizer, base)
     compute_config = model_config  # its dtype is the compute dtype; params stay param_dtype
     view = rollout_lib.make_policy_view(compute_config, mesh)
-    ref_view = view(init_params) if (rl.kl_coef and init_params is not None) else None
+    # The reference feeds the trainer's log-prob pass (stacked layers), not the sampler.
+    ref_view = (rollout_lib.make_reference(compute_config, mesh)(init_params)
+                if (rl.kl_coef and init_params is not None) else None)
 
     # ---- data ----
     train_records = rl_data.read_records(config.data.train_files, config.data.question_field,
