@@ -18,6 +18,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import time
 from typing import Any, Callable
 
@@ -77,29 +78,55 @@ def _write_json(path: str, obj: Any) -> None:
 
 
 class _Stages:
-    """Runs named stages once; a finished stage's result is read back from its marker."""
+    """Runs named stages once; a finished stage's result is read back from its marker.
+
+    A stage whose inputs changed since it last started (finished or not) first
+    removes the ``outputs`` it listed (a training workdir, a samples file), so a
+    new run never resumes a checkpoint or a samples file of other settings; one
+    killed with the same inputs keeps them and resumes.
+    """
 
     def __init__(self, workdir: str, log: Callable[[str], None]):
         self.dir = os.path.join(workdir, "stages")
         os.makedirs(self.dir, exist_ok=True)
         self.log = log
 
-    def run(self, name: str, fn: Callable[[], dict], inputs: dict | None = None) -> dict:
+    def run(self, name: str, fn: Callable[[], dict], inputs: dict | None = None, outputs: tuple[str, ...] = ()) -> dict:
+        inputs = inputs or {}
         marker = os.path.join(self.dir, f"{name}.json")
-        if os.path.exists(marker):
+        started = os.path.join(self.dir, f"{name}.started.json")
+        previous = None
+        if os.path.exists(started):  # an unfinished run, newer than any finished one
+            with open(started) as f:
+                previous = json.load(f)
+        elif os.path.exists(marker):
             with open(marker) as f:
-                done = json.load(f)
-            if done.get("inputs") == (inputs or {}):
+                previous = json.load(f)
+            if previous.get("inputs") == inputs:
                 self.log(f"[{name}] already done, reusing")
-                return done["result"]
-            self.log(f"[{name}] settings changed since the last run; running again")
+                return previous["result"]
+        if previous is not None and previous.get("inputs") != inputs:
+            self.log(f"[{name}] settings changed since the last run; running again from scratch")
+            _remove(outputs)
+        _write_json(started, {"inputs": inputs})
         start = time.perf_counter()
         self.log(f"[{name}] ...")
         result = fn()
         seconds = time.perf_counter() - start
         self.log(f"[{name}] done in {seconds:.0f}s")
-        _write_json(marker, {"inputs": inputs or {}, "result": result, "seconds": round(seconds, 1)})
+        _write_json(marker, {"inputs": inputs, "result": result, "seconds": round(seconds, 1)})
+        os.remove(started)
         return result
+
+
+def _remove(paths: tuple[str, ...]) -> None:
+    """Deletes stage outputs: directories, files and a samples file's ``.meta.json``."""
+    for path in paths:
+        for p in (path, f"{path}.meta.json"):
+            if os.path.isdir(p):
+                shutil.rmtree(p)
+            elif os.path.exists(p):
+                os.remove(p)
 
 
 def load_config_file(path: str):
@@ -330,14 +357,15 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = print) -> dict:
     train_inputs = {**base, **origin, "template": opts.template, "steps": opts.train_steps,
                     "batch_size": opts.batch_size, "seq_len": opts.seq_len, "lr": opts.learning_rate}
     sft_dir = os.path.join(work, "sft")
-    sft = stages.run("sft", lambda: train_model(opts, data["train"], tok_dir, sft_dir), train_inputs)
+    sft = stages.run("sft", lambda: train_model(opts, data["train"], tok_dir, sft_dir), train_inputs, (sft_dir,))
     records = eval_records(data["test"])
     sample_inputs = {**train_inputs, "num_samples": opts.num_samples, "temperature": opts.temperature,
                      "max_new_tokens": opts.max_new_tokens}
     sampled = stages.run("sample", lambda: sample_model(opts, sft_dir, records, os.path.join(work, "samples.jsonl"),
-                                                        opts.num_samples, opts.temperature), sample_inputs)
+                                                        opts.num_samples, opts.temperature), sample_inputs,
+                         (os.path.join(work, "samples.jsonl"),))
     stages.run("greedy", lambda: sample_model(opts, sft_dir, records, os.path.join(work, "greedy.jsonl"), 1, 0.0),
-               {**sample_inputs, "num_samples": 1, "temperature": 0.0})
+               {**sample_inputs, "num_samples": 1, "temperature": 0.0}, (os.path.join(work, "greedy.jsonl"),))
     control = data["train"] if opts.control else None
     graded = stages.run("grade", lambda: grade(opts, os.path.join(work, "samples.jsonl"),
                                                os.path.join(work, "greedy.jsonl"), os.path.join(work, "report"),

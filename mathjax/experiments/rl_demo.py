@@ -167,12 +167,12 @@ def run_rl_demo(opts, stages, data: dict, tok_dir: str, sft_dir: str, records: l
     }
     reports = {"SFT": os.path.join(work, "report")}
     for name, (inputs, train) in runs.items():
-        trained = stages.run(name, train, inputs)
+        trained = stages.run(name, train, inputs, (os.path.join(work, name),))  # a changed run starts fresh
         model_dir = trained["workdir"]
         samples, greedy = os.path.join(work, f"{name}_samples.jsonl"), os.path.join(work, f"{name}_greedy.jsonl")
         stages.run(f"{name}_sample", lambda: sample_model(opts, model_dir, records, samples, opts.num_samples,
-                                                          opts.temperature), inputs)
-        stages.run(f"{name}_greedy", lambda: sample_model(opts, model_dir, records, greedy, 1, 0.0), inputs)
+                                                          opts.temperature), inputs, (samples,))
+        stages.run(f"{name}_greedy", lambda: sample_model(opts, model_dir, records, greedy, 1, 0.0), inputs, (greedy,))
         report_dir = os.path.join(work, f"report_{name}")
         control = data["train"] if opts.control else None
         graded = stages.run(f"{name}_grade", lambda: grade(opts, samples, greedy, report_dir, control), inputs)

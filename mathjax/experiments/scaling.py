@@ -52,12 +52,12 @@ def run_scaling(opts, stages, data: dict, tok_dir: str, records: list[dict], tra
     rows = []
     for n in sorted(opts.scales):
         sub = os.path.join(work, f"scale_{n}")
-        os.makedirs(sub, exist_ok=True)
         # "control" is part of the inputs so markers from before the control (or with it toggled) rerun.
         inputs = {**train_inputs, "num_examples": n, "num_samples": opts.scale_num_samples,
                   "temperature": opts.temperature, "max_new_tokens": opts.max_new_tokens, "control": bool(control)}
 
         def one(n=n, sub=sub):
+            os.makedirs(sub, exist_ok=True)  # after a changed stage removed it
             train_file = _subset(data["train"], n, os.path.join(sub, "train.jsonl"))
             demo.train_model(opts, train_file, tok_dir, os.path.join(sub, "sft"))
             demo.sample_model(opts, os.path.join(sub, "sft"), records, os.path.join(sub, "samples.jsonl"),
@@ -69,7 +69,7 @@ def run_scaling(opts, stages, data: dict, tok_dir: str, records: list[dict], tra
                 report = json.load(f)
             return _row(n, graded, report)
 
-        rows.append(stages.run(f"scale_{n}", one, inputs))
+        rows.append(stages.run(f"scale_{n}", one, inputs, (sub,)))
     return write_scaling(rows, work, opts.train_max_steps)
 
 
