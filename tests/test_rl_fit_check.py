@@ -60,3 +60,15 @@ def test_grpo_programs_compile_for_a_tpu_slice():
     for r in reports:
         assert r.platform == "tpu" and r.mesh["fsdp"] == 8 and r.compiler_refused is None
         assert r.collectives is not None and r.collectives.total_bytes > 0  # fsdp gathers the weights
+
+
+def test_process_supervision_compiles_per_token_advantages():
+    # rl.process_coef > 0: advantages are [rows, seq_len]; the dry run compiles that update, not a per-sample one.
+    from mathjax.parallel.mesh import make_mesh
+    from mathjax.rl.fit_check import _batch
+
+    mesh = make_mesh("data:2,fsdp:4,tensor:1")
+    assert _batch(mesh, 16, 128, token_advantages=True)["advantages"].shape == (16, 128)
+    assert _batch(mesh, 16, 128)["advantages"].shape == (16,)
+    update, _ = rl_fit_check(_config(process_coef=1.0), mesh="data:2,fsdp:4,tensor:1", device_memory=1 << 30)
+    assert update.fits and update.flops_per_step > 0
