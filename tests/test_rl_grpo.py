@@ -154,8 +154,11 @@ def test_reward_rises_and_eval_lines(uninterrupted):
     assert first < 0.2 and last > first + 0.3  # the policy learns to answer 1
     evals = [r for r in rows if "eval_greedy_accuracy" in r]
     assert [r["step"] for r in evals] == [12, 24] and "eval_pass_at_8" in evals[-1]
-    # The toy policy learns to say 1: its eval greedy accuracy rises from the starting line.
-    assert evals[-1]["eval_greedy_accuracy"] > start["eval_greedy_accuracy"]
+    # The toy policy learns to say 1 on prompts it never trained on: the sampled pass ratio (what the
+    # RL objective raises) climbs from the starting line. Greedy is not asserted: from a random model
+    # the argmax can stay on another token while sampling already finds 1 most of the time.
+    assert evals[-1]["eval_pass_ratio"] > start["eval_pass_ratio"] + 0.3
+    assert 0.0 <= evals[-1]["eval_greedy_accuracy"] <= 1.0
     for key in ("clip_fraction", "kl", "entropy", "logprob_gap", "response_length", "tokens_per_sec", "grad_norm"):
         assert key in rows[-1]
     assert rows[-1]["logprob_gap"] < 1e-3  # sampler and trainer agree on what was sampled

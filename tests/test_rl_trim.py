@@ -4,6 +4,7 @@ import dataclasses
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 from mathjax.model.config import get_preset
@@ -11,7 +12,6 @@ from mathjax.parallel.mesh import make_mesh
 from mathjax.rl.config import base_rl_config
 from mathjax.rl.rollout import Rollout, padded_width
 from mathjax.rl.step import make_logprob_fn, make_rl_step
-from mathjax.train.optimizer import make_optimizer
 from mathjax.train.state import create_state
 
 
@@ -67,26 +67,29 @@ def test_update_at_the_trimmed_width_equals_full_width(aggregation):
     mesh = make_mesh("data:1", devices=jax.devices()[:1])
     rl = base_rl_config().rl
     rl.loss_aggregation, rl.kl_coef = aggregation, 0.1
-    c = base_rl_config()
-    c.optimizer.lr = 1e-2
-    optimizer, schedule = make_optimizer(c.optimizer, config, 10)
+    # Plain SGD at lr 1: the update is the gradient itself. (Adam's g / sqrt(v) turns float round-off
+    # in a near-zero gradient into a visible difference of up to a whole lr step.)
+    optimizer, schedule = optax.sgd(1.0), optax.constant_schedule(1.0)
     step = make_rl_step(config, optimizer, schedule, mesh, rl, max_new_tokens=40)
     logprob = make_logprob_fn(config, mesh, 1.0)
     ro = _rollout()
     results = []
     for batch_ro in (ro, ro.trimmed()):
         state = create_state(config, mesh, optimizer, seed=0)
+        initial = jax.device_get(state.params)
         old = np.asarray(logprob(state.params, batch_ro.tokens, batch_ro.targets))
         batch = {"tokens": batch_ro.tokens, "targets": batch_ro.targets, "mask": batch_ro.mask, "old_logp": old,
                  "ref_logp": old - 0.05 * batch_ro.mask, "advantages": batch_ro.advantages,
                  "weight": batch_ro.weight}
         state, metrics = step(state, batch)
-        results.append((jax.device_get(state.params), {k: float(v) for k, v in metrics.items()}, old))
+        grads = jax.tree_util.tree_map(lambda a, b: a - b, initial, jax.device_get(state.params))
+        results.append((grads, {k: float(v) for k, v in metrics.items()}, old))
     (p_full, m_full, old_full), (p_cut, m_cut, old_cut) = results
     np.testing.assert_allclose(old_full[:, :64], old_cut, rtol=1e-5, atol=1e-5)
     for k in ("loss", "pg_loss", "kl", "entropy", "grad_norm", "clip_fraction"):
         assert m_cut[k] == pytest.approx(m_full[k], rel=1e-4, abs=1e-6), k
     assert m_full["grad_norm"] > 0 and abs(m_full["kl"]) > 0  # a real update, not a no-op
-    # Adam moves each weight by about lr (1e-2); the two updates agree to 0.1% of that step
+    # The gradients agree leaf by leaf, to 1e-4 of each leaf's largest entry.
     for a, b in zip(jax.tree_util.tree_leaves(p_full), jax.tree_util.tree_leaves(p_cut)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        assert np.abs(a).max() > 0
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(a).max())
