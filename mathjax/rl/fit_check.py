@@ -68,7 +68,7 @@ def rl_fit_check(config, mesh: Mesh | str | None = None, device_memory: int | No
     reports = []
 
     minibatch = _batch(mesh, rows // updates, seq, bool(rl.get("process_coef", 0.0)))
-    step = make_rl_step(model, optimizer, schedule, mesh, rl, int(rl.max_new_tokens))
+    step = make_rl_step(model, optimizer, schedule, mesh, rl, int(rl.max_new_tokens), on_policy=updates == 1)
     traced, compiled, lower_s, compile_s = _compile(step, state, minibatch)
     peak, temp = _peak(compiled)
     flops, _ = matmul_flops(traced.jaxpr)
@@ -96,7 +96,7 @@ def rl_fit_check(config, mesh: Mesh | str | None = None, device_memory: int | No
                 "optimizer state (resident)": per_device_bytes(state.opt_state),
                 "rollout batch": 2 * per_device_bytes(tokens), "activations + temporaries": temp},
         peak_bytes=peak + per_device_bytes(state.opt_state), flops_per_step=flops, flops_per_device=flops / mesh.size,
-        flops_note="per rollout batch (old or reference log-probs)", xla_flops_per_device=None,
+        flops_note="per rollout batch (old log-probs with several updates per rollout; reference with KL)", xla_flops_per_device=None,
         model_flops_per_step=None, lower_seconds=lower_s, compile_seconds=compile_s, device_memory=device_memory,
         details=head + [f"{rows} rows x {seq} tokens; the optimizer state stays resident meanwhile, so it is "
                         "counted in the peak"],

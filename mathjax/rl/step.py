@@ -101,12 +101,19 @@ def make_logprob_fn(config: ModelConfig, mesh: Mesh, temperature: float):
 
 
 def make_rl_step(config: ModelConfig, optimizer: optax.GradientTransformation, schedule: optax.Schedule,
-                 mesh: Mesh, rl: Any, max_new_tokens: int):
+                 mesh: Mesh, rl: Any, max_new_tokens: int, on_policy: bool = False):
     """jit(state, batch) -> (state, metrics): one optimizer update on a minibatch of samples.
 
     ``batch``: ``BATCH_KEYS`` arrays (``ref_logp`` ignored unless ``rl.kl_coef``).
     Metrics (replicated scalars): ``loss``, ``pg_loss``, ``clip_fraction``,
     ``kl``, ``entropy``, ``ratio_mean``, ``grad_norm``, ``lr``.
+
+    ``on_policy``: the update's params are the ones that sampled (one update per
+    rollout), so the PPO denominator is the update's own log-probs with the
+    gradient stopped (ratio 1, the policy gradient), and the separate old-log-prob
+    pass, a full forward over the batch, is skipped. ``batch["old_logp"]`` then
+    holds the *sampler's* log-probs, used only for the ``logprob_gap`` metric
+    (mean |trainer - sampler| over response tokens).
     """
     s_shardings = state_shardings(config, mesh, optimizer)
     temperature = float(rl.temperature or 1.0)
@@ -120,13 +127,18 @@ def make_rl_step(config: ModelConfig, optimizer: optax.GradientTransformation, s
             def loss_fn(params):
                 logp, entropy = sequence_logprobs(config, params, batch["tokens"], batch["targets"], temperature,
                                                   chunk)
+                old_logp = jax.lax.stop_gradient(logp) if on_policy else batch["old_logp"]
                 loss, m = grpo.policy_loss(
-                    logp, batch["old_logp"], batch["advantages"], batch["mask"], batch["weight"],
+                    logp, old_logp, batch["advantages"], batch["mask"], batch["weight"],
                     clip_low=float(rl.clip_low), clip_high=float(rl.clip_high), aggregation=rl.loss_aggregation,
                     max_new_tokens=max_new_tokens, ref_logp=batch["ref_logp"] if kl_coef else None,
                     kl_coef=kl_coef)
                 mask = batch["mask"] * batch["weight"][:, None]
                 m["entropy"] = jnp.sum(entropy * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+                if on_policy:
+                    response = batch["mask"].astype(jnp.float32)
+                    gap = jnp.abs(jax.lax.stop_gradient(logp) - batch["old_logp"]) * response
+                    m["logprob_gap"] = jnp.sum(gap) / jnp.maximum(jnp.sum(response), 1.0)
                 return loss, m
 
             (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)

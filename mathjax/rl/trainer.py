@@ -1,11 +1,13 @@
 """The GRPO-family RL loop: rollout with the sampler, reward with the grader, clipped policy updates.
 
 Each step: the prompts of the step (``data.step_records``) get ``group_size``
-samples from the current policy (``rollout.collect``); the trainer recomputes
-their log-probs under the same params (``old_logp``: the PPO ratio's
-denominator; its gap to the sampler's own log-probs is logged, since numerics
-of the two paths differ), and the frozen reference's when ``kl_coef > 0``;
-then ``updates_per_rollout`` minibatch updates. Checkpoints are the SFT
+samples from the current policy (``rollout.collect``); with several minibatch
+updates per rollout the trainer recomputes their log-probs under the sampling
+params (``old_logp``: the PPO ratio's denominator), with one update the update's
+own forward pass gives them (gradient stopped: no second pass). Either way their
+gap to the sampler's own log-probs is logged, since numerics of the two paths
+differ. The frozen reference's log-probs come too when ``kl_coef > 0``; then
+``updates_per_rollout`` minibatch updates. Checkpoints are the SFT
 trainer's (orbax, async, keep-K) with the rollout step as the data position;
 the reference is the initial model, reloaded on resume; sampling seeds derive
 from (seed, step). So a run killed at any point and resumed from its last
@@ -144,7 +146,10 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
     max_new = int(rl.max_new_tokens)
     rollout_batch = int(rl.rollout_batch_size) or rows
     logprob_fn = make_logprob_fn(compute_config, mesh, float(rl.temperature or 1.0))
-    rl_step = make_rl_step(model_config, optimizer, schedule, mesh, rl, max_new)
+    # One update per rollout: the update's params sampled the batch, so the old log-probs are the
+    # update's own (gradient stopped) and their separate forward pass is skipped.
+    on_policy = updates == 1
+    rl_step = make_rl_step(model_config, optimizer, schedule, mesh, rl, max_new, on_policy=on_policy)
     writer = metrics_lib.MetricsWriter(workdir, resume_step=start, tensorboard=config.get("tensorboard", True))
     preemption = Preemption()
     is_main = jax.process_index() == 0
@@ -185,11 +190,13 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
                 ro = ro.trimmed()
             del policy  # the per-layer copy is only for sampling
             tokens, targets = put(ro.tokens), put(ro.targets)
-            old_logp = np.asarray(jax.device_get(logprob_fn(state.params, tokens, targets)))
+            # On policy the step takes the sampler's log-probs, for the gap metric only.
+            old_logp = (ro.sampler_logp if on_policy
+                        else np.asarray(jax.device_get(logprob_fn(state.params, tokens, targets))))
             ref_logp = (np.asarray(jax.device_get(logprob_fn(ref_view, tokens, targets))) if ref_view is not None
                         else np.zeros_like(old_logp))
             on = ro.mask > 0
-            gap = float(np.abs(old_logp - ro.sampler_logp)[on].mean()) if on.any() else 0.0
+            gap = None if on_policy else (float(np.abs(old_logp - ro.sampler_logp)[on].mean()) if on.any() else 0.0)
             batch = {"tokens": ro.tokens, "targets": ro.targets, "mask": ro.mask, "old_logp": old_logp,
                      "ref_logp": ref_logp, "advantages": ro.advantages, "weight": ro.weight}
             size = rows // updates
@@ -200,6 +207,7 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
                 update_metrics.append(m)
             update_metrics = [{k: float(v) for k, v in jax.device_get(m).items()} for m in update_metrics]
             m = {k: float(np.mean([x[k] for x in update_metrics])) for k in update_metrics[0]}
+            gap = m.pop("logprob_gap") if on_policy else gap
             m.update(ro.metrics(group))
             seconds = time.perf_counter() - t0
             trained = float(ro.mask.sum())
