@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 
-from mathjax.rl.step import BATCH_KEYS, make_logprob_fn, make_rl_step, row_sharding
+from mathjax.rl.step import BATCH_KEYS, is_on_policy, make_logprob_fn, make_rl_step, row_sharding
 from mathjax.train.fit_check import (FitReport, _compile, _peak, collectives_of, cpu_caveats, device_memory_limit,
                                      fit_target, matmul_flops, mesh_platform, per_device_bytes, refused,
                                      train_model_config)
@@ -68,7 +68,7 @@ def rl_fit_check(config, mesh: Mesh | str | None = None, device_memory: int | No
     reports = []
 
     minibatch = _batch(mesh, rows // updates, seq, bool(rl.get("process_coef", 0.0)))
-    step = make_rl_step(model, optimizer, schedule, mesh, rl, int(rl.max_new_tokens), on_policy=updates == 1)
+    step = make_rl_step(model, optimizer, schedule, mesh, rl, int(rl.max_new_tokens), on_policy=is_on_policy(rl))
     traced, compiled, lower_s, compile_s = _compile(step, state, minibatch)
     peak, temp = _peak(compiled)
     flops, _ = matmul_flops(traced.jaxpr)

@@ -97,25 +97,19 @@ def make_reference(config: ModelConfig, mesh: Mesh):
     The trainer's log-prob pass takes stacked params (one ``scan`` over layers),
     unlike the sampler's per-layer view; casting halves the copy's memory in bf16.
     """
-    out = param_shardings(config, mesh)
-    dtype = jnp.dtype(config.dtype)
-
-    def cast(params):
-        return jax.tree_util.tree_map(lambda a: a.astype(dtype) if a.ndim >= 2 else a, params)
-
-    return jax.jit(cast, out_shardings=out)
+    return jax.jit(lambda params: _compute_dtype(params, config), out_shardings=param_shardings(config, mesh))
 
 
 def make_policy_view(config: ModelConfig, mesh: Mesh):
     """jit(params) -> per-layer params in the compute dtype, sharded as the sampler wants."""
-    out = layer_param_shardings(config, mesh)
+    return jax.jit(lambda params: _compute_dtype(llama.unstack_layers(params), config),
+                   out_shardings=layer_param_shardings(config, mesh))
+
+
+def _compute_dtype(params, config: ModelConfig):
+    """Weight matrices cast to the compute dtype; vectors (norm scales) keep theirs."""
     dtype = jnp.dtype(config.dtype)
-
-    def view(params):
-        per_layer = llama.unstack_layers(params)
-        return jax.tree_util.tree_map(lambda a: a.astype(dtype) if a.ndim >= 2 else a, per_layer)
-
-    return jax.jit(view, out_shardings=out)
+    return jax.tree_util.tree_map(lambda a: a.astype(dtype) if a.ndim >= 2 else a, params)
 
 
 def collect(
@@ -187,4 +181,5 @@ def collect(
     st = sampler.stats
     return Rollout(tokens=tokens, targets=targets, mask=mask, sampler_logp=sampler_logp, advantages=advantages,
                    weight=weight, rewards=rewards, correct=correct, lengths=lengths, truncated=truncated,
-                   seq_lengths=seq_lengths, step_accuracy=step_accuracy, seconds=time.perf_counter() - t0, generated_tokens=st.generated_tokens)
+                   seq_lengths=seq_lengths, step_accuracy=step_accuracy, seconds=time.perf_counter() - t0,
+                   generated_tokens=st.generated_tokens)

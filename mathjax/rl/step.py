@@ -100,6 +100,11 @@ def make_logprob_fn(config: ModelConfig, mesh: Mesh, temperature: float):
     return jax.jit(fn, out_shardings=replicated(mesh))
 
 
+def is_on_policy(rl: Any) -> bool:
+    """One update per rollout: the update's params are the ones that sampled (see ``make_rl_step``)."""
+    return int(rl.updates_per_rollout) == 1
+
+
 def make_rl_step(config: ModelConfig, optimizer: optax.GradientTransformation, schedule: optax.Schedule,
                  mesh: Mesh, rl: Any, max_new_tokens: int, on_policy: bool = False):
     """jit(state, batch) -> (state, metrics): one optimizer update on a minibatch of samples.

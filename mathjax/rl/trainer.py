@@ -32,7 +32,7 @@ from mathjax.parallel.mesh import make_mesh
 from mathjax.rl import data as rl_data
 from mathjax.rl import rollout as rollout_lib
 from mathjax.rl.rewards import parse_weights
-from mathjax.rl.step import BATCH_KEYS, make_logprob_fn, make_rl_step, row_sharding
+from mathjax.rl.step import BATCH_KEYS, is_on_policy, make_logprob_fn, make_rl_step, row_sharding
 from mathjax.sample import Sampler, SamplingRules
 from mathjax.sample.host_arrays import to_global
 from mathjax.train import checkpoint as ckpt
@@ -148,7 +148,7 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
     logprob_fn = make_logprob_fn(compute_config, mesh, float(rl.temperature or 1.0))
     # One update per rollout: the update's params sampled the batch, so the old log-probs are the
     # update's own (gradient stopped) and their separate forward pass is skipped.
-    on_policy = updates == 1
+    on_policy = is_on_policy(rl)
     rl_step = make_rl_step(model_config, optimizer, schedule, mesh, rl, max_new, on_policy=on_policy)
     writer = metrics_lib.MetricsWriter(workdir, resume_step=start, tensorboard=config.get("tensorboard", True))
     preemption = Preemption()
@@ -189,14 +189,17 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
             if rl.get("trim_padding", True):
                 ro = ro.trimmed()
             del policy  # the per-layer copy is only for sampling
-            tokens, targets = put(ro.tokens), put(ro.targets)
-            # On policy the step takes the sampler's log-probs, for the gap metric only.
-            old_logp = (ro.sampler_logp if on_policy
-                        else np.asarray(jax.device_get(logprob_fn(state.params, tokens, targets))))
+            # Whole-batch log-prob passes: the old policy's with several updates, the reference's with KL.
+            needs_pass = not on_policy or ref_view is not None
+            tokens, targets = (put(ro.tokens), put(ro.targets)) if needs_pass else (None, None)
+            if on_policy:  # the step's own log-probs are the old ones; the sampler's give the gap metric
+                old_logp = ro.sampler_logp
+            else:
+                old_logp = np.asarray(jax.device_get(logprob_fn(state.params, tokens, targets)))
+                on = ro.mask > 0
+                gap = float(np.abs(old_logp - ro.sampler_logp)[on].mean()) if on.any() else 0.0
             ref_logp = (np.asarray(jax.device_get(logprob_fn(ref_view, tokens, targets))) if ref_view is not None
                         else np.zeros_like(old_logp))
-            on = ro.mask > 0
-            gap = None if on_policy else (float(np.abs(old_logp - ro.sampler_logp)[on].mean()) if on.any() else 0.0)
             batch = {"tokens": ro.tokens, "targets": ro.targets, "mask": ro.mask, "old_logp": old_logp,
                      "ref_logp": ref_logp, "advantages": ro.advantages, "weight": ro.weight}
             size = rows // updates
@@ -207,7 +210,8 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
                 update_metrics.append(m)
             update_metrics = [{k: float(v) for k, v in jax.device_get(m).items()} for m in update_metrics]
             m = {k: float(np.mean([x[k] for x in update_metrics])) for k in update_metrics[0]}
-            gap = m.pop("logprob_gap") if on_policy else gap
+            if on_policy:
+                gap = m.pop("logprob_gap")
             m.update(ro.metrics(group))
             seconds = time.perf_counter() - t0
             trained = float(ro.mask.sum())
