@@ -46,6 +46,8 @@ RL_TEMPERATURE = flags.DEFINE_float("rl_temperature", _D.rl_temperature,
 RL_PROCESS = flags.DEFINE_float("rl_process_coef", _D.rl_process_coef,
                                 "GRPO process supervision: weight of the grader-checked step credit per token (0: off).")
 RFT_QUESTIONS = flags.DEFINE_integer("rft_questions", _D.rft_questions, "Training questions RFT samples.")
+RL_COMPARE = flags.DEFINE_integer("rl_compare_questions", _D.rl_compare_questions,
+                                  "With --rl: SFT, GRPO and RFT on this many other held-out problems, paired (0: skip).")
 
 
 def main(argv):
@@ -57,7 +59,8 @@ def main(argv):
         scale_num_samples=SCALE_SAMPLES.value, check_export=CHECK_EXPORT.value, workers=WORKERS.value,
         progress=PROGRESS.value, control=CONTROL.value, rl=RL.value, rl_steps=RL_STEPS.value,
         rl_prompts=RL_PROMPTS.value, rl_learning_rate=RL_LR.value, rl_temperature=RL_TEMPERATURE.value,
-        rl_process_coef=RL_PROCESS.value, rft_questions=RFT_QUESTIONS.value, base_model=BASE_MODEL.value,
+        rl_process_coef=RL_PROCESS.value, rft_questions=RFT_QUESTIONS.value,
+        rl_compare_questions=RL_COMPARE.value, base_model=BASE_MODEL.value,
         max_number=MAX_NUMBER.value,
         learning_rate=LR.value,
     )
@@ -90,6 +93,12 @@ def main(argv):
                   f"Pass@{g['n']} {g['pass_at_n']:.1%}")
     if "rl" in summary:
         print(f"SFT vs RFT vs GRPO: {summary['rl']['plot']}")
+        compare = summary["rl"].get("compare")
+        if compare:
+            from mathjax.experiments.compare_models import markdown
+
+            print(markdown(compare), end="")
+            print(f"paired comparison: {compare['files']['markdown']}")
     if "scaling" in summary:
         print(f"data scaling: {summary['scaling']['markdown']} ({', '.join(summary['scaling']['plots'].values())})")
 

@@ -60,7 +60,7 @@ def test_miniature_rl_demo_reports_grpo_and_rft_beside_sft(tmp_path):
                        test_max_steps=3, vocab_size=400, train_steps=8, batch_size=8, seq_len=128,
                        num_samples=4, max_new_tokens=24, sample_batch_size=16, check_export=False, workers=0,
                        progress=False, rl=True, rl_steps=2, rl_prompts=4, rft_questions=8, rft_samples=4,
-                       rft_sft_steps=2, base_model="")
+                       rft_sft_steps=2, rl_compare_questions=5, rl_compare_samples=2, base_model="")
     summary = run_demo(opts, log=lambda line: None)
     for name in ("grpo", "rft", "gold_sft"):  # gold_sft: RFT's control, the same SFT steps on gold solutions
         report = json.load(open(os.path.join(summary["rl"][name]["report"]["report_dir"], "report.json")))
@@ -70,5 +70,10 @@ def test_miniature_rl_demo_reports_grpo_and_rft_beside_sft(tmp_path):
     assert [r["step"] for r in grpo] == [1, 2] and all("reward_mean" in r for r in grpo)
     assert summary["rl"]["rft"]["train"]["kept_paths"] >= 1  # at least the gold solutions
     assert os.path.getsize(summary["rl"]["plot"]) > 0
+    # The paired comparison: every model against the SFT model on 5 other held-out problems.
+    compare = summary["rl"]["compare"]
+    assert compare["questions"] == 5 and compare["control"] == "SFT"
+    assert set(compare["vs_control"]) == {"GRPO", "RFT", "RFT control (SFT on gold only)"}
+    assert "| GRPO |" in open(compare["files"]["markdown"]).read()
     sft_report = json.load(open(os.path.join(summary["report"]["report_dir"], "report.json")))
     assert sft_report["control"]["pass_at_k"]["4"] >= sft_report["control"]["pass_ratio"]

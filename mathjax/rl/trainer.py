@@ -25,15 +25,15 @@ from typing import Any
 import jax
 import numpy as np
 
-from mathjax import grader
 from mathjax.api import Model
 from mathjax.io import paths
 from mathjax.parallel.mesh import make_mesh
 from mathjax.rl import data as rl_data
 from mathjax.rl import rollout as rollout_lib
+from mathjax.rl.evaluate import question_results
 from mathjax.rl.rewards import parse_weights
 from mathjax.rl.step import BATCH_KEYS, is_on_policy, make_logprob_fn, make_rl_step, row_sharding
-from mathjax.sample import Sampler, SamplingRules
+from mathjax.sample import SamplingRules
 from mathjax.sample.host_arrays import to_global
 from mathjax.train import checkpoint as ckpt
 from mathjax.train import metrics as metrics_lib
@@ -57,23 +57,8 @@ def _step_seed(seed: int, step: int) -> int:
 def evaluate(policy: Model, tokenizer, records: list[dict], template: str, max_new_tokens: int, k: int,
              rules: SamplingRules, seed: int, batch_size: int) -> dict[str, float]:
     """Greedy accuracy and Pass@k (k samples at the rollout temperature) on held-out records, by the grader."""
-    from mathjax.data.templates import get_template
-
-    tmpl = get_template(template)
-    prompts = [tmpl.format_prompt(r["question"]) for r in records]
-    ids = [r["id"] for r in records]
-    out = {}
-    greedy = Sampler(policy, tokenizer, SamplingRules(temperature=0.0), batch_size=batch_size,
-                     max_new_tokens=max_new_tokens, stop=tmpl.stop).sample(prompts, 1, seed, ids)
-    out["eval_greedy_accuracy"] = float(np.mean([grader.grade(s[0].text, r["gold"]) for s, r in zip(greedy, records)]))
-    if k > 0:
-        sampled = Sampler(policy, tokenizer, rules, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                          stop=tmpl.stop).sample(prompts, k, seed, ids)
-        hits = np.asarray([[grader.grade(s.text, r["gold"]) for s in group] for group, r in zip(sampled, records)])
-        out[f"eval_pass_at_{k}"] = float(hits.any(axis=1).mean())
-        out["eval_pass_ratio"] = float(hits.mean())
-    out["eval_questions"] = len(records)
-    return out
+    return question_results(policy, tokenizer, records, template, max_new_tokens, k, rules, seed,
+                            batch_size).summary()
 
 
 def train_rl(config, workdir: str, progress: bool = False) -> RLResult:

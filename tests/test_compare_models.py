@@ -1,0 +1,111 @@
+"""Paired comparisons of models on the same held-out questions (mathjax.rl.evaluate,
+mathjax.experiments.compare_models, scripts/compare_models.py)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mathjax.experiments import compare_models as cm
+from mathjax.rl.evaluate import QuestionResults, paired_difference
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_paired_difference_by_hand():
+    # d = [1, 0, 0, 1]: mean 0.5; sample sd sqrt(4 * 0.25 / 3) = 0.57735; se = 0.57735 / 2.
+    mean, se = paired_difference([1, 0, 1, 1], [0, 0, 1, 0])
+    assert mean == pytest.approx(0.5)
+    assert se == pytest.approx(0.288675, abs=1e-6)
+    # The same values paired: no difference and no spread, however different the questions are.
+    assert paired_difference([0.1, 0.9, 0.5], [0.1, 0.9, 0.5]) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="shapes"):
+        paired_difference([1, 0], [1, 0, 1])
+    with pytest.raises(ValueError, match="at least 2"):
+        paired_difference([1], [0])
+
+
+def test_question_results_summary():
+    hits = np.asarray([[True, False, False, False], [False, False, False, False], [True, True, True, True]])
+    r = QuestionResults(ids=["a", "b", "c"], greedy=np.asarray([True, False, True]), hits=hits)
+    s = r.summary()
+    assert s["eval_greedy_accuracy"] == pytest.approx(2 / 3)
+    assert s["eval_pass_at_4"] == pytest.approx(2 / 3)  # a and c have a right sample
+    assert s["eval_pass_ratio"] == pytest.approx((0.25 + 0 + 1) / 3)
+    assert s["eval_questions"] == 3
+    empty = QuestionResults(ids=["a"], greedy=np.asarray([False]), hits=np.zeros((1, 0), bool)).summary()
+    assert "eval_pass_ratio" not in empty and empty["eval_greedy_accuracy"] == 0.0
+
+
+def test_markdown_shows_each_difference_to_the_control():
+    result = {"questions": 200, "k": 16, "temperature": 0.7, "control": "SFT",
+              "models": {"SFT": {"greedy": 0.645, "pass_ratio": 0.564, "pass_at_k": 0.855, "slip_share": 0.87},
+                         "GRPO": {"greedy": 0.675, "pass_ratio": 0.601, "pass_at_k": 0.85, "slip_share": 0.88}},
+              "vs_control": {"GRPO": {"greedy": [0.03, 0.022], "pass_ratio": [0.037, 0.009],
+                                      "pass_at_k": [-0.005, 0.01]}}}
+    table = cm.markdown(result)
+    assert "| SFT | 64.5% | 56.4% | 85.5% | 87% |" in table
+    assert "| GRPO | 67.5% (+3.0 ± 2.2) | 60.1% (+3.7 ± 0.9) | 85.0% (-0.5 ± 1.0) | 88% |" in table
+    assert "PassRatio@16" in table and "Pass@16" in table
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Two copies of one tiny random model and a second random model, with eval questions whose gold is 1."""
+    root = tmp_path_factory.mktemp("compare")
+    script = f"""
+import json, os, shutil
+import mathjax
+from mathjax.data.tokenizer import train_tokenizer
+from mathjax.model.config import get_preset
+root = {str(root)!r}
+texts = [f"Question: Copy the number {{i}}.\\nAnswer: {{i % 10}}" for i in range(200)] + ["The answer is: 1."] * 20
+tok = train_tokenizer(texts, os.path.join(root, "tok"), vocab_size=300)
+config = get_preset("tiny", vocab_size=320, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4,
+                    num_kv_heads=2, eos_token_id=tok.eos_id, bos_token_id=tok.bos_id, max_position_embeddings=128)
+for name, seed in (("a", 0), ("b", 1)):
+    model = mathjax.from_random(config, seed=seed)
+    model.tokenizer_path = os.path.join(root, "tok")
+    model.save_hf(os.path.join(root, name))
+shutil.copytree(os.path.join(root, "a"), os.path.join(root, "a_copy"))
+with open(os.path.join(root, "eval.jsonl"), "w") as f:
+    for i in range(6):
+        f.write(json.dumps({{"question": f"Say one {{i}}.", "answer": "#### 1"}}) + "\\n")
+"""
+    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def _run(models, *flags):
+    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+    return subprocess.run([sys.executable, "scripts/compare_models.py", f"--eval_files={models / 'eval.jsonl'}",
+                           "--num_samples=4", "--max_new_tokens=8", "--temperature=1.0", *flags],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_script_pairs_every_model_with_the_control(models, tmp_path):
+    out = tmp_path / "out"
+    done = _run(models, f"--models=ctl={models / 'a'},same={models / 'a_copy'},other={models / 'b'}",
+                f"--output_dir={out}")
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads((out / "compare.json").read_text())
+    assert result["questions"] == 6 and result["k"] == 4 and result["control"] == "ctl"
+    assert set(result["vs_control"]) == {"same", "other"}
+    # The same weights with the same seed draw the same samples: every paired difference is exactly 0.
+    # (A per-model seed, or questions paired out of order, would not give this for a random model.)
+    for name in ("greedy", "pass_ratio", "pass_at_k"):
+        assert result["vs_control"]["same"][name] == [0.0, 0.0]
+        assert result["models"]["same"][name] == result["models"]["ctl"][name]
+    assert "| same |" in (out / "compare.md").read_text()
+
+
+def test_script_rejects_a_malformed_model_list(models, tmp_path):
+    done = _run(models, f"--models=ctl={models / 'a'},{models / 'b'}", f"--output_dir={tmp_path}")
+    assert done.returncode != 0
+    assert "is not LABEL=MODEL_DIR" in done.stderr
+    assert not (tmp_path / "compare.json").exists()
