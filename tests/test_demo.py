@@ -75,5 +75,9 @@ def test_miniature_rl_demo_reports_grpo_and_rft_beside_sft(tmp_path):
     assert compare["questions"] == 5 and compare["control"] == "SFT"
     assert set(compare["vs_control"]) == {"GRPO", "RFT", "RFT control (SFT on gold only)"}
     assert "| GRPO |" in open(compare["files"]["markdown"]).read()
+    # Its questions are written beside it (for scripts/compare_models.py), and none is a report question.
+    asked = [json.loads(line)["question"] for line in open(compare["files"]["questions"])]
+    reported = {json.loads(line)["question"] for line in open(os.path.join(opts.workdir, "data", "test.jsonl"))}
+    assert len(asked) == 5 and not set(asked) & reported
     sft_report = json.load(open(os.path.join(summary["report"]["report_dir"], "report.json")))
     assert sft_report["control"]["pass_at_k"]["4"] >= sft_report["control"]["pass_ratio"]

@@ -209,10 +209,14 @@ def _compare(opts, records: list[dict], models: dict[str, str], work: str, log) 
     fresh = procedural.generate(opts.rl_compare_questions + len(seen), "test", seed=opts.seed + 1, min_steps=1,
                                 max_steps=opts.train_max_steps, max_number=opts.max_number)
     fresh = [r for r in fresh if r["question"] not in seen][: opts.rl_compare_questions]
+    out_dir = os.path.join(work, "report_compare")
+    os.makedirs(out_dir, exist_ok=True)
+    # The questions beside the table: `scripts/compare_models.py --eval_files=` repeats the comparison.
+    procedural.write_jsonl(fresh, os.path.join(out_dir, "questions.jsonl"))
     eval_records = [{"id": r["id"], "question": r["question"], "gold": r["final_answer"]} for r in fresh]
     result = cm.compare_models(models, eval_records, num_samples=opts.rl_compare_samples,
                                temperature=opts.temperature, template=opts.template,
                                max_new_tokens=opts.max_new_tokens, seed=opts.seed,
                                batch_size=opts.sample_batch_size, log=log)
-    files = cm.write(result, os.path.join(work, "report_compare"))
+    files = {**cm.write(result, out_dir), "questions": os.path.join(out_dir, "questions.jsonl")}
     return {**result, "files": files}
