@@ -11,7 +11,6 @@ rising while Pass@k stays put.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 
 METRICS = (("greedy", "greedy"), ("pass_ratio", "PassRatio@{k}"), ("pass_at_k", "Pass@{k}"))
@@ -74,11 +73,11 @@ def markdown(result: dict) -> str:
 
 
 def write(result: dict, out_dir: str) -> dict[str, str]:
-    """``compare.json`` and ``compare.md`` in ``out_dir``, each written whole (temp file, then rename)."""
-    os.makedirs(out_dir, exist_ok=True)
-    files = {"json": os.path.join(out_dir, "compare.json"), "markdown": os.path.join(out_dir, "compare.md")}
-    for kind, text in (("json", json.dumps(result, indent=2)), ("markdown", markdown(result))):
-        with open(files[kind] + ".tmp", "w") as f:
-            f.write(text)
-        os.replace(files[kind] + ".tmp", files[kind])
+    """``compare.json`` and ``compare.md`` in ``out_dir`` (local or gs://), each written whole."""
+    from mathjax.io import paths
+
+    paths.makedirs(out_dir)
+    files = {"json": paths.join(out_dir, "compare.json"), "markdown": paths.join(out_dir, "compare.md")}
+    paths.write_text(files["json"], json.dumps(result, indent=2))
+    paths.write_text(files["markdown"], markdown(result))
     return files
