@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mathjax.experiments import compare_models as cm
-from mathjax.rl.evaluate import QuestionResults, paired_difference
+from mathjax.rl.evaluate import QuestionResults, answer_clusters, paired_difference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,16 +40,34 @@ def test_question_results_summary():
     assert "eval_pass_ratio" not in empty and empty["eval_greedy_accuracy"] == 0.0
 
 
+def test_answer_clusters_and_majority_vote():
+    texts = ["The answer is 5", "The answer is 1/2", "so it is 0.5", "The answer is 7", "no idea", "answer: 5"]
+    right = [True, False, False, False, False, True]
+    # 1/2 and 0.5 are one wrong answer; "no idea" casts no vote.
+    assert answer_clusters(texts, right) == [0, 1, 1, 2, -1, 0]
+    clusters = np.asarray([
+        [0, 0, 1, 2],  # the right answer leads: 1
+        [0, 1, 1, 2],  # a wrong answer leads: 0 (PassRatio 0.25 all the same)
+        [0, 0, 1, 1],  # a tie of two: half the credit
+        [-1, -1, -1, 0],  # only one vote, and it is right
+    ])
+    r = QuestionResults(ids=list("abcd"), greedy=np.zeros(4, bool), hits=clusters == 0, clusters=clusters)
+    np.testing.assert_allclose(r.majority, [1.0, 0.0, 0.5, 1.0])
+    assert QuestionResults(ids=["a"], greedy=np.zeros(1, bool), hits=np.zeros((1, 2), bool)).majority.tolist() == [0]
+
+
 def test_markdown_shows_each_difference_to_the_control():
     result = {"questions": 200, "k": 16, "temperature": 0.7, "control": "SFT",
-              "models": {"SFT": {"greedy": 0.645, "pass_ratio": 0.564, "pass_at_k": 0.855, "slip_share": 0.87},
-                         "GRPO": {"greedy": 0.675, "pass_ratio": 0.601, "pass_at_k": 0.85, "slip_share": 0.88}},
+              "models": {"SFT": {"greedy": 0.645, "pass_ratio": 0.564, "majority": 0.62, "pass_at_k": 0.855,
+                                 "slip_share": 0.87},
+                         "GRPO": {"greedy": 0.675, "pass_ratio": 0.601, "majority": 0.64, "pass_at_k": 0.85,
+                                  "slip_share": 0.88}},
               "vs_control": {"GRPO": {"greedy": [0.03, 0.022], "pass_ratio": [0.037, 0.009],
-                                      "pass_at_k": [-0.005, 0.01]}}}
+                                      "majority": [0.02, 0.011], "pass_at_k": [-0.005, 0.01]}}}
     table = cm.markdown(result)
-    assert "| SFT | 64.5% | 56.4% | 85.5% | 87% |" in table
-    assert "| GRPO | 67.5% (+3.0 ± 2.2) | 60.1% (+3.7 ± 0.9) | 85.0% (-0.5 ± 1.0) | 88% |" in table
-    assert "PassRatio@16" in table and "Pass@16" in table
+    assert "| SFT | 64.5% | 56.4% | 62.0% | 85.5% | 87% |" in table
+    assert "| GRPO | 67.5% (+3.0 ± 2.2) | 60.1% (+3.7 ± 0.9) | 64.0% (+2.0 ± 1.1) | 85.0% (-0.5 ± 1.0) | 88% |" in table
+    assert "PassRatio@16" in table and "maj@16" in table and "Pass@16" in table
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +116,11 @@ def test_script_pairs_every_model_with_the_control(models, tmp_path):
     assert set(result["vs_control"]) == {"same", "other"}
     # The same weights with the same seed draw the same samples: every paired difference is exactly 0.
     # (A per-model seed, or questions paired out of order, would not give this for a random model.)
-    for name in ("greedy", "pass_ratio", "pass_at_k"):
+    for name in ("greedy", "pass_ratio", "majority", "pass_at_k"):
         assert result["vs_control"]["same"][name] == [0.0, 0.0]
         assert result["models"]["same"][name] == result["models"]["ctl"][name]
+    for m in result["models"].values():  # a right majority needs a right sample
+        assert 0.0 <= m["majority"] <= m["pass_at_k"] + 1e-12
     assert "| same |" in (out / "compare.md").read_text()
 
 

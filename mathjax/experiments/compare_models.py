@@ -5,7 +5,8 @@ gets a greedy answer and ``k`` samples per question (``mathjax.rl.evaluate``);
 the first model is the control (the SFT model RL started from), and each other
 model's gain in greedy accuracy, PassRatio@k and Pass@k comes with the paired
 standard error over questions. DeepSeekMath's pattern is greedy and PassRatio
-rising while Pass@k stays put.
+(and maj@k) rising while Pass@k stays put; maj@k also bounds what sharpening
+alone can give PassRatio.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-METRICS = (("greedy", "greedy"), ("pass_ratio", "PassRatio@{k}"), ("pass_at_k", "Pass@{k}"))
+# maj@k is the ceiling of sharpening: a policy that put all its mass on its own most frequent answer
+# would score maj@k on every sample, so PassRatio can rise toward it without learning anything new.
+METRICS = (("greedy", "greedy"), ("pass_ratio", "PassRatio@{k}"), ("majority", "maj@{k}"), ("pass_at_k", "Pass@{k}"))
 
 
 def compare_models(models: Mapping[str, str], records: Sequence[dict], *, num_samples: int, temperature: float,
@@ -38,11 +41,12 @@ def compare_models(models: Mapping[str, str], records: Sequence[dict], *, num_sa
         res = question_results(model, model.tokenizer(), records, template, max_new_tokens, num_samples,
                                SamplingRules(temperature=temperature), seed, batch_size, slips=True)
         per_question[label] = {"greedy": res.greedy.astype(float), "pass_ratio": res.pass_ratio,
-                               "pass_at_k": res.solved.astype(float)}
+                               "majority": res.majority, "pass_at_k": res.solved.astype(float)}
         out_models[label] = {name: float(v.mean()) for name, v in per_question[label].items()}
         out_models[label]["slip_share"] = res.wrong_with_slip / res.wrong if res.wrong else 0.0
         log(f"[compare] {label}: greedy {out_models[label]['greedy']:.1%} | PassRatio@{num_samples} "
-            f"{out_models[label]['pass_ratio']:.1%} | Pass@{num_samples} {out_models[label]['pass_at_k']:.1%}")
+            f"{out_models[label]['pass_ratio']:.1%} | maj@{num_samples} {out_models[label]['majority']:.1%} | "
+            f"Pass@{num_samples} {out_models[label]['pass_at_k']:.1%}")
     control = next(iter(models))
     vs = {label: {name: list(paired_difference(per_question[label][name], per_question[control][name]))
                   for name, _ in METRICS}

@@ -45,6 +45,9 @@ def base_rl_config() -> ml_collections.ConfigDict:
     c.rl.overlong_buffer = 0  # DAPO soft overlong penalty over the last N tokens before max_new_tokens
     c.rl.overlong_factor = 1.0
     c.rl.process_coef = 0.0  # > 0: + coef x grader-checked step credit per token (mathjax.rl.process; GRPO+PS)
+    # Leave rows whose advantage is 0 everywhere (groups of equal rewards) out of the update: the same
+    # loss and gradient for less compute; needs kl_coef = 0 (mathjax.rl.compact).
+    c.rl.skip_zero_advantage_rows = True
     c.rl.updates_per_rollout = 1  # minibatches (optimizer updates) per rollout batch
     c.rl.eval_samples = 8  # Pass@k on eval_files with k = this many samples at rl.temperature
     c.rl.eval_max_questions = 0  # 0 = all

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mathjax import grader
+from mathjax.grader import metrics as grader_metrics
 from mathjax.sample import Sampler, SamplingRules
 
 
@@ -29,6 +30,9 @@ class QuestionResults:
     hits: np.ndarray  # [Q, k] bool: sample j of question q is right (k may be 0)
     wrong_with_slip: int = 0  # wrong samples holding an arithmetic slip (grader.has_arithmetic_slip)
     wrong: int = 0  # wrong samples
+    # [Q, k] int: each sample's answer group (0 = right, 1.. = one wrong answer up to equivalence keys,
+    # -1 = no answer), as the report's maj@k reads it; None when not computed.
+    clusters: np.ndarray | None = None
 
     @property
     def pass_ratio(self) -> np.ndarray:
@@ -39,6 +43,16 @@ class QuestionResults:
     def solved(self) -> np.ndarray:
         """[Q] some sample is right (Pass@k's per-question outcome)."""
         return self.hits.any(axis=1) if self.hits.shape[1] else np.zeros(len(self.ids), bool)
+
+    @property
+    def majority(self) -> np.ndarray:
+        """[Q] maj@k per question: 1 when the right answer has the most votes among the k samples (a tie
+        shares the credit, as the report's ``maj@k``); the ceiling sharpening the sampled distribution
+        toward its mode can lift PassRatio to."""
+        if self.clusters is None or not self.clusters.shape[1]:
+            return np.zeros(len(self.ids))
+        k = self.clusters.shape[1]
+        return np.asarray([grader_metrics.maj_at_k(list(row), k) for row in self.clusters.tolist()])
 
     def summary(self) -> dict[str, float]:
         """The trainer's eval metrics: greedy accuracy, Pass@k and PassRatio at k, question count."""
@@ -66,6 +80,7 @@ def question_results(policy, tokenizer, records: Sequence[dict], template: str, 
                      max_new_tokens=max_new_tokens, stop=tmpl.stop).sample(prompts, 1, seed, ids)
     right = np.asarray([grader.grade(s[0].text, r["gold"]) for s, r in zip(greedy, records)], bool)
     hits = np.zeros((len(records), k), bool)
+    clusters = np.zeros((len(records), k), np.int64)
     wrong = with_slip = 0
     if k > 0:
         sampled = Sampler(policy, tokenizer, rules, batch_size=batch_size, max_new_tokens=max_new_tokens,
@@ -76,7 +91,31 @@ def question_results(policy, tokenizer, records: Sequence[dict], template: str, 
                 if slips and not hits[q, j]:
                     wrong += 1
                     with_slip += int(grader.has_arithmetic_slip(s.text))
-    return QuestionResults(ids=ids, greedy=right, hits=hits, wrong_with_slip=with_slip, wrong=wrong)
+            clusters[q] = answer_clusters([s.text for s in group], hits[q])
+    return QuestionResults(ids=ids, greedy=right, hits=hits, wrong_with_slip=with_slip, wrong=wrong,
+                           clusters=clusters)
+
+
+def answer_clusters(texts: Sequence[str], right: Sequence[bool]) -> list[int]:
+    """Each sample's answer group for majority voting: 0 for the right ones (graded against the gold),
+    1, 2, ... for the wrong answers grouped by ``grader.answer_key`` (equivalent spellings share a
+    key), -1 where no answer could be extracted."""
+    groups: dict = {}
+    out = []
+    for text, ok in zip(texts, right):
+        if ok:
+            out.append(0)
+            continue
+        answer = grader.extract_answer(text)
+        if answer is None or not answer.strip():
+            out.append(-1)
+            continue
+        try:
+            key = grader.answer_key(answer)
+        except Exception:  # a key the normaliser cannot build: the raw string votes alone
+            key = ("raw", answer)
+        out.append(groups.setdefault(key, len(groups) + 1))
+    return out
 
 
 def paired_difference(treated: Sequence[float], control: Sequence[float]) -> tuple[float, float]:

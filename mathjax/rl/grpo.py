@@ -72,6 +72,7 @@ def policy_loss(
     logp: jax.Array, old_logp: jax.Array, advantages: jax.Array, mask: jax.Array, weight: jax.Array,
     clip_low: float = 0.2, clip_high: float = 0.2, aggregation: str = "sequence", max_new_tokens: int = 1,
     ref_logp: jax.Array | None = None, kl_coef: float = 0.0,
+    num_samples: jax.Array | None = None, num_tokens: jax.Array | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The clipped surrogate (+ KL) loss and its diagnostics.
 
@@ -81,6 +82,10 @@ def policy_loss(
       advantages: [N] (one per sample) or [N, T] (per token); mask: [N, T] 1 on response tokens;
         weight: [N] 1 for real samples.
       aggregation: ``sequence`` | ``token`` | ``constant`` (module docstring).
+      num_samples, num_tokens: the aggregation's denominators (weighted samples;
+        weighted response tokens) when the rows given are a subset of the batch the
+        loss is defined on (``mathjax.rl.compact`` leaves out rows with no
+        gradient); counted from ``weight`` and ``mask`` when None.
     Returns:
       ``(loss, metrics)``; metrics: ``clip_fraction``, ``kl`` (k3 to the reference,
       0 without one), ``ratio_mean``, ``pg_loss``.
@@ -100,10 +105,14 @@ def policy_loss(
         kl = jnp.exp(d) - d - 1.0
         per_token = pg + kl_coef * kl
 
+    total_tokens = jnp.sum(mask) if num_tokens is None else jnp.asarray(num_tokens, jnp.float32)
+    total_samples = jnp.sum(weight.astype(jnp.float32)) if num_samples is None else jnp.asarray(num_samples,
+                                                                                                   jnp.float32)
+
     def aggregate(x):
         if aggregation == "token":
-            return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-        samples = jnp.maximum(jnp.sum(weight.astype(jnp.float32)), 1.0)
+            return jnp.sum(x * mask) / jnp.maximum(total_tokens, 1.0)
+        samples = jnp.maximum(total_samples, 1.0)
         if aggregation == "constant":
             return jnp.sum(x * mask) / (samples * max_new_tokens)
         per_sample = jnp.sum(x * mask, axis=1) / jnp.maximum(jnp.sum(mask, axis=1), 1.0)

@@ -109,7 +109,8 @@ def make_rl_step(config: ModelConfig, optimizer: optax.GradientTransformation, s
                  mesh: Mesh, rl: Any, max_new_tokens: int, on_policy: bool = False):
     """jit(state, batch) -> (state, metrics): one optimizer update on a minibatch of samples.
 
-    ``batch``: ``BATCH_KEYS`` arrays (``ref_logp`` ignored unless ``rl.kl_coef``).
+    ``batch``: ``BATCH_KEYS`` arrays (``ref_logp`` ignored unless ``rl.kl_coef``), optionally with
+    the loss denominators ``num_samples``/``num_tokens`` of a compacted minibatch (``mathjax.rl.compact``).
     Metrics (replicated scalars): ``loss``, ``pg_loss``, ``clip_fraction``,
     ``kl``, ``entropy``, ``ratio_mean``, ``grad_norm``, ``lr``.
 
@@ -137,7 +138,7 @@ def make_rl_step(config: ModelConfig, optimizer: optax.GradientTransformation, s
                     logp, old_logp, batch["advantages"], batch["mask"], batch["weight"],
                     clip_low=float(rl.clip_low), clip_high=float(rl.clip_high), aggregation=rl.loss_aggregation,
                     max_new_tokens=max_new_tokens, ref_logp=batch["ref_logp"] if kl_coef else None,
-                    kl_coef=kl_coef)
+                    kl_coef=kl_coef, num_samples=batch.get("num_samples"), num_tokens=batch.get("num_tokens"))
                 mask = batch["mask"] * batch["weight"][:, None]
                 m["entropy"] = jnp.sum(entropy * mask) / jnp.maximum(jnp.sum(mask), 1.0)
                 if on_policy:

@@ -28,13 +28,14 @@ import numpy as np
 from mathjax.api import Model
 from mathjax.io import paths
 from mathjax.parallel.mesh import make_mesh
+from mathjax.rl import compact as compact_lib
 from mathjax.rl import data as rl_data
 from mathjax.rl import rollout as rollout_lib
 from mathjax.rl.evaluate import question_results
 from mathjax.rl.rewards import parse_weights
 from mathjax.rl.step import BATCH_KEYS, is_on_policy, make_logprob_fn, make_rl_step, row_sharding
 from mathjax.sample import SamplingRules
-from mathjax.sample.host_arrays import to_global
+from mathjax.sample.host_arrays import replicated, to_global
 from mathjax.train import checkpoint as ckpt
 from mathjax.train import metrics as metrics_lib
 from mathjax.train.optimizer import make_optimizer
@@ -134,6 +135,9 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
     # One update per rollout: the update's params sampled the batch, so the old log-probs are the
     # update's own (gradient stopped) and their separate forward pass is skipped.
     on_policy = is_on_policy(rl)
+    # Exact only without KL: every row's KL term has a gradient (mathjax.rl.compact).
+    skip_rows = bool(rl.get("skip_zero_advantage_rows", True)) and not rl.kl_coef
+    row_shards = int(np.prod([mesh.shape.get(a, 1) for a in ("data", "fsdp")]))
     rl_step = make_rl_step(model_config, optimizer, schedule, mesh, rl, max_new, on_policy=on_policy)
     writer = metrics_lib.MetricsWriter(workdir, resume_step=start, tensorboard=config.get("tensorboard", True))
     preemption = Preemption()
@@ -189,15 +193,23 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
                      "ref_logp": ref_logp, "advantages": ro.advantages, "weight": ro.weight}
             size = rows // updates
             update_metrics = []
+            trained_rows = 0
             for u in range(updates):
-                mb = {k: put(np.ascontiguousarray(batch[k][u * size : (u + 1) * size])) for k in BATCH_KEYS}
-                state, m = rl_step(state, mb)
+                mb = {k: batch[k][u * size : (u + 1) * size] for k in BATCH_KEYS}
+                if skip_rows:  # rows with zero advantage add nothing to the loss or its gradient
+                    keep = compact_lib.informative_rows(mb["advantages"], mb["mask"], mb["weight"])
+                    mb = compact_lib.compact(mb, keep, seq_len=int(config.seq_len), row_multiple=row_shards)
+                trained_rows += len(mb["weight"])
+                dev = {k: put(np.ascontiguousarray(mb[k])) for k in BATCH_KEYS}
+                dev.update({k: replicated(mb[k], mesh) for k in ("num_samples", "num_tokens") if k in mb})
+                state, m = rl_step(state, dev)
                 update_metrics.append(m)
             update_metrics = [{k: float(v) for k, v in jax.device_get(m).items()} for m in update_metrics]
             m = {k: float(np.mean([x[k] for x in update_metrics])) for k in update_metrics[0]}
             if on_policy:
                 gap = m.pop("logprob_gap")
             m.update(ro.metrics(group))
+            m["update_row_fraction"] = trained_rows / rows
             seconds = time.perf_counter() - t0
             trained = float(ro.mask.sum())
             m.update({"logprob_gap": gap, "step_seconds": seconds, "tokens_per_sec": (ro.generated_tokens + trained) / seconds,
