@@ -90,8 +90,7 @@ def test_compact_keeps_the_informative_rows_and_the_full_denominators():
 
 
 @pytest.mark.parametrize("aggregation,per_token,devices", [
-    ("sequence", False, 1), ("token", False, 1), ("constant", False, 1), ("sequence", True, 1),
-    ("token", False, 4),
+    ("sequence", False, 1), ("constant", True, 1), ("token", False, 4),
 ])
 def test_compacted_update_equals_the_full_minibatch_update(aggregation, per_token, devices):
     config = get_preset("tiny", vocab_size=64, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4,
@@ -119,14 +118,18 @@ def test_compacted_update_equals_the_full_minibatch_update(aggregation, per_toke
         args.update({k: replicated(batch[k], mesh) for k in ("num_samples", "num_tokens") if k in batch})
         state, metrics = step(state, args)
         grads = jax.tree_util.tree_map(lambda a, c: a - c, initial, jax.device_get(state.params))
-        results.append((grads, {k: float(v) for k, v in metrics.items()}))
-    (g_full, m_full), (g_small, m_small) = results
+        results.append((grads, {k: float(v) for k, v in metrics.items()}, initial))
+    (g_full, m_full, params), (g_small, m_small, _) = results
     for k in ("loss", "pg_loss", "grad_norm"):
         assert m_small[k] == pytest.approx(m_full[k], rel=1e-4, abs=1e-7), k
     assert m_full["grad_norm"] > 0 and m_full["clip_fraction"] > 0  # a real, clipped update
-    for a, c in zip(jax.tree_util.tree_leaves(g_full), jax.tree_util.tree_leaves(g_small)):
+    # The step is read back as params - new params: float32 rounds each new param to ~6e-8 of its size.
+    for a, c, p in zip(*(jax.tree_util.tree_leaves(t) for t in (g_full, g_small, params))):
         assert np.abs(a).max() > 0
-        np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-4 * np.abs(a).max())
+        atol = 1e-4 * np.abs(a).max() + 2 * np.finfo(np.float32).eps * np.abs(p).max()
+        np.testing.assert_allclose(a, c, rtol=1e-4, atol=atol)
+    if devices > 1 or per_token:
+        return  # (the check below compiles another step; once is enough)
     # Without the full denominators the compacted loss would differ: the test can tell them apart.
     plain = {k: v for k, v in small.items() if k not in ("num_samples", "num_tokens")}
     _, m_plain = step(create_state(config, mesh, optimizer, seed=0), plain)

@@ -13,7 +13,7 @@ batch's, up to float summation order.
 
 Exact only without a KL term (every row's KL has a gradient), which the
 trainer checks. Diagnostics the step averages over rows (entropy, clip
-fraction) then cover the rows trained on.
+fraction, the sampler-vs-trainer log-prob gap) then cover the rows trained on.
 """
 
 from __future__ import annotations
