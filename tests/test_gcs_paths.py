@@ -232,6 +232,20 @@ def test_grader_report(gcs):
     assert paths.read_bytes(f"{ROOT}/grade/report/pass_at_k.png")[:4] == b"\x89PNG"
 
 
+def test_model_comparison_written_to_the_bucket(gcs):
+    from mathjax.experiments import compare_models as cm
+
+    result = {"questions": 2, "k": 4, "temperature": 0.7, "control": "SFT",
+              "models": {name: {"greedy": 0.5, "pass_ratio": 0.25, "majority": 0.5, "pass_at_k": 1.0,
+                                "slip_share": 0.0} for name in ("SFT", "GRPO")},
+              "vs_control": {"GRPO": {m: [0.0, 0.0] for m in ("greedy", "pass_ratio", "majority", "pass_at_k")}}}
+    files = cm.write(result, f"{ROOT}/compare/out")
+    assert files["json"].startswith("gs://")
+    assert json.loads(paths.read_text(files["json"])) == result
+    assert "| GRPO | 50.0% (+0.0 ± 0.0) |" in paths.read_text(files["markdown"])
+    assert paths.listdir(f"{ROOT}/compare/out") == ["compare.json", "compare.md"]
+
+
 def test_synthesis_run_resumes_from_the_bucket(gcs, tmp_path):
     from mathjax import synth
     from test_synth_fakes import Crash, FakeGenerator, make_plan
