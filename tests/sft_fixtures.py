@@ -99,3 +99,29 @@ def set_key(config, dotted: str, value) -> None:
 def read_metrics(workdir: str) -> list[dict]:
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         return [json.loads(line) for line in f]
+
+
+def save_copy_task_models(root: str, seeds: dict[str, int], answer_line: str, env: dict) -> None:
+    """Tiny random models (2 layers, width 64) saved as HF dirs ``root/NAME`` for ``{NAME: seed}``, sharing
+    a tokenizer (``root/tok``) trained on "copy the number" lines plus ``answer_line`` (20 times), so the
+    RL tests' answers tokenize to a few ids. Built in a subprocess with ``env`` (its own JAX devices)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import os
+import mathjax
+from mathjax.data.tokenizer import train_tokenizer
+from mathjax.model.config import get_preset
+root = {root!r}
+texts = [f"Question: Copy the number {{i}}.\\nAnswer: {{i % 10}}" for i in range(200)] + [{answer_line!r}] * 20
+tok = train_tokenizer(texts, os.path.join(root, "tok"), vocab_size=300)
+config = get_preset("tiny", vocab_size=320, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4,
+                    num_kv_heads=2, eos_token_id=tok.eos_id, bos_token_id=tok.bos_id, max_position_embeddings=128)
+for name, seed in {dict(seeds)!r}.items():
+    model = mathjax.from_random(config, seed=seed)
+    model.tokenizer_path = os.path.join(root, "tok")
+    model.save_hf(os.path.join(root, name))
+"""
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -3,6 +3,7 @@ mathjax.experiments.compare_models, scripts/compare_models.py)."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 
 from mathjax.experiments import compare_models as cm
 from mathjax.rl.evaluate import QuestionResults, answer_clusters, paired_difference
+from sft_fixtures import save_copy_task_models, write_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,28 +76,10 @@ def test_markdown_shows_each_difference_to_the_control():
 def models(tmp_path_factory):
     """Two copies of one tiny random model and a second random model, with eval questions whose gold is 1."""
     root = tmp_path_factory.mktemp("compare")
-    script = f"""
-import json, os, shutil
-import mathjax
-from mathjax.data.tokenizer import train_tokenizer
-from mathjax.model.config import get_preset
-root = {str(root)!r}
-texts = [f"Question: Copy the number {{i}}.\\nAnswer: {{i % 10}}" for i in range(200)] + ["The answer is: 1."] * 20
-tok = train_tokenizer(texts, os.path.join(root, "tok"), vocab_size=300)
-config = get_preset("tiny", vocab_size=320, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4,
-                    num_kv_heads=2, eos_token_id=tok.eos_id, bos_token_id=tok.bos_id, max_position_embeddings=128)
-for name, seed in (("a", 0), ("b", 1)):
-    model = mathjax.from_random(config, seed=seed)
-    model.tokenizer_path = os.path.join(root, "tok")
-    model.save_hf(os.path.join(root, name))
-shutil.copytree(os.path.join(root, "a"), os.path.join(root, "a_copy"))
-with open(os.path.join(root, "eval.jsonl"), "w") as f:
-    for i in range(6):
-        f.write(json.dumps({{"question": f"Say one {{i}}.", "answer": "#### 1"}}) + "\\n")
-"""
     env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    save_copy_task_models(str(root), {"a": 0, "b": 1}, "The answer is: 1.", env)
+    shutil.copytree(root / "a", root / "a_copy")
+    write_jsonl(str(root / "eval.jsonl"), [{"question": f"Say one {i}.", "answer": "#### 1"} for i in range(6)])
     return root
 
 

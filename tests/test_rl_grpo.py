@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from mathjax.rl import grpo
+from sft_fixtures import save_copy_task_models, write_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,28 +84,10 @@ def test_token_logprobs_and_entropy_by_hand():
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     root = tmp_path_factory.mktemp("grpo")
-    script = f"""
-import json, os
-import mathjax
-from mathjax.data.tokenizer import train_tokenizer
-from mathjax.model.config import get_preset
-root = {str(root)!r}
-texts = [f"Question: Copy the number {{i}}.\\nAnswer: {{i % 10}}" for i in range(200)] + ["The answer is: 1. 0 1 2 3 4 5 6 7 8 9"] * 20
-tok = train_tokenizer(texts, os.path.join(root, "tok"), vocab_size=300)
-config = get_preset("tiny", vocab_size=320, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4,
-                    num_kv_heads=2, eos_token_id=tok.eos_id, bos_token_id=tok.bos_id, max_position_embeddings=128)
-model = mathjax.from_random(config, seed=0)
-model.tokenizer_path = os.path.join(root, "tok")
-model.save_hf(os.path.join(root, "model"))
-with open(os.path.join(root, "train.jsonl"), "w") as f:
-    for i in range(40):
-        f.write(json.dumps({{"question": f"Say one {{i}}.", "answer": "The answer is: 1"}}) + "\\n")
-with open(os.path.join(root, "eval.jsonl"), "w") as f:
-    for i in range(6):
-        f.write(json.dumps({{"question": f"Now say one {{i}}.", "answer": "#### 1"}}) + "\\n")
-"""
-    done = subprocess.run([sys.executable, "-c", script], env=_env(1), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    save_copy_task_models(str(root), {"model": 0}, "The answer is: 1. 0 1 2 3 4 5 6 7 8 9", _env(1))
+    write_jsonl(str(root / "train.jsonl"), [{"question": f"Say one {i}.", "answer": "The answer is: 1"}
+                                            for i in range(40)])
+    write_jsonl(str(root / "eval.jsonl"), [{"question": f"Now say one {i}.", "answer": "#### 1"} for i in range(6)])
     return root
 
 

@@ -39,7 +39,8 @@ def compare_models(models: Mapping[str, str], records: Sequence[dict], *, num_sa
     for label, path in models.items():
         model = mathjax.load(path).for_sampling()
         res = question_results(model, model.tokenizer(), records, template, max_new_tokens, num_samples,
-                               SamplingRules(temperature=temperature), seed, batch_size, slips=True)
+                               SamplingRules(temperature=temperature), seed, batch_size, slips=True,
+                               votes=True)
         per_question[label] = {"greedy": res.greedy.astype(float), "pass_ratio": res.pass_ratio,
                                "majority": res.majority, "pass_at_k": res.solved.astype(float)}
         out_models[label] = {name: float(v.mean()) for name, v in per_question[label].items()}

@@ -111,6 +111,15 @@ def grade(
     return is_equiv(pred, gold_answer, timeout=timeout, angles=angles)
 
 
+def vote_key(answer: str):
+    """The key majority voting groups an extracted answer by: ``answer_key`` (equivalent spellings
+    share it), or the raw string, voting alone, where no key can be built."""
+    try:
+        return answer_key(answer)
+    except Exception:
+        return ("raw", answer)
+
+
 def majority_answer(answers: list[str | None]) -> tuple[str | None, int]:
     """The most common answer, answers grouped by equivalence (not by string).
 
@@ -126,10 +135,7 @@ def majority_answer(answers: list[str | None]) -> tuple[str | None, int]:
     for a in answers:
         if not isinstance(a, str) or not a.strip():
             continue
-        try:
-            k = answer_key(a)
-        except Exception:
-            k = ("raw", a)
+        k = vote_key(a)
         if k not in counts:
             counts[k] = 0
             first[k] = a

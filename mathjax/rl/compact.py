@@ -18,11 +18,20 @@ fraction, the sampler-vs-trainer log-prob gap) then cover the rows trained on.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from mathjax.rl.rollout import padded_width
+from mathjax.rl.step import BATCH_KEYS
 
-ROW_KEYS = ("tokens", "targets", "mask", "old_logp", "ref_logp", "advantages", "weight")
+DENOMINATORS = ("num_samples", "num_tokens")
+
+
+def applies(rl: Any) -> bool:
+    """Whether the update skips zero-advantage rows under ``rl`` (the config's ``rl`` block): asked for, and
+    exact (no KL term). The trainer and the dry run's compile of the update both read it."""
+    return bool(rl.get("skip_zero_advantage_rows", True)) and not float(rl.kl_coef)
 
 
 def informative_rows(advantages: np.ndarray, mask: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -52,7 +61,7 @@ def compact(batch: dict[str, np.ndarray], keep: np.ndarray, *, seq_len: int, row
 
     Every process computes the same result from the same host batch (multi-host meshes).
     """
-    missing = [k for k in ROW_KEYS if k not in batch]
+    missing = [k for k in BATCH_KEYS if k not in batch]
     if missing:
         raise KeyError(f"batch lacks {missing}")
     weight = np.asarray(batch["weight"], np.float32)
@@ -61,7 +70,7 @@ def compact(batch: dict[str, np.ndarray], keep: np.ndarray, *, seq_len: int, row
     keep = np.asarray(keep, bool)
     if keep.shape != (rows,):
         raise ValueError(f"keep has shape {keep.shape}, the batch {rows} rows")
-    totals = {"num_samples": np.float32(weight.sum()), "num_tokens": np.float32((mask * weight[:, None]).sum())}
+    totals = dict(zip(DENOMINATORS, (np.float32(weight.sum()), np.float32((mask * weight[:, None]).sum()))))
     index = np.flatnonzero(keep)
     out_rows = bucket_rows(len(index), rows, row_multiple, buckets)
     # A row's used width is its last response target's column + 2 (tokens run one past the targets).
@@ -69,7 +78,7 @@ def compact(batch: dict[str, np.ndarray], keep: np.ndarray, *, seq_len: int, row
     used = int(cols[-1]) + 2 if cols.size else 1
     out_width = min(width, padded_width(used, max(seq_len, width), min_width))
     out = {}
-    for key in ROW_KEYS:
+    for key in BATCH_KEYS:
         value = np.asarray(batch[key])
         picked = value[index][:, :out_width] if value.ndim == 2 else value[index]
         padded = np.zeros((out_rows,) + picked.shape[1:], value.dtype)

@@ -18,6 +18,7 @@ import numpy as np
 
 from mathjax import grader
 from mathjax.grader import metrics as grader_metrics
+from mathjax.grader.api import vote_key
 from mathjax.sample import Sampler, SamplingRules
 
 
@@ -66,10 +67,12 @@ class QuestionResults:
 
 
 def question_results(policy, tokenizer, records: Sequence[dict], template: str, max_new_tokens: int, k: int,
-                     rules: SamplingRules, seed: int, batch_size: int, slips: bool = False) -> QuestionResults:
+                     rules: SamplingRules, seed: int, batch_size: int, slips: bool = False,
+                     votes: bool = False) -> QuestionResults:
     """A greedy answer and ``k`` samples under ``rules`` for each record (``question``, ``gold``), graded.
 
-    ``slips``: also count the wrong samples that hold an arithmetic slip.
+    ``slips``: also count the wrong samples that hold an arithmetic slip. ``votes``: also group each
+    question's answers for majority voting (``clusters``, ``majority``).
     """
     from mathjax.data.templates import get_template
 
@@ -80,7 +83,7 @@ def question_results(policy, tokenizer, records: Sequence[dict], template: str, 
                      max_new_tokens=max_new_tokens, stop=tmpl.stop).sample(prompts, 1, seed, ids)
     right = np.asarray([grader.grade(s[0].text, r["gold"]) for s, r in zip(greedy, records)], bool)
     hits = np.zeros((len(records), k), bool)
-    clusters = np.zeros((len(records), k), np.int64)
+    clusters = np.zeros((len(records), k), np.int64) if votes else None
     wrong = with_slip = 0
     if k > 0:
         sampled = Sampler(policy, tokenizer, rules, batch_size=batch_size, max_new_tokens=max_new_tokens,
@@ -91,15 +94,16 @@ def question_results(policy, tokenizer, records: Sequence[dict], template: str, 
                 if slips and not hits[q, j]:
                     wrong += 1
                     with_slip += int(grader.has_arithmetic_slip(s.text))
-            clusters[q] = answer_clusters([s.text for s in group], hits[q])
+            if votes:
+                clusters[q] = answer_clusters([s.text for s in group], hits[q])
     return QuestionResults(ids=ids, greedy=right, hits=hits, wrong_with_slip=with_slip, wrong=wrong,
                            clusters=clusters)
 
 
 def answer_clusters(texts: Sequence[str], right: Sequence[bool]) -> list[int]:
     """Each sample's answer group for majority voting: 0 for the right ones (graded against the gold),
-    1, 2, ... for the wrong answers grouped by ``grader.answer_key`` (equivalent spellings share a
-    key), -1 where no answer could be extracted."""
+    1, 2, ... for the wrong answers grouped as ``grader.majority_answer`` groups them (``vote_key``),
+    -1 where no answer could be extracted."""
     groups: dict = {}
     out = []
     for text, ok in zip(texts, right):
@@ -110,11 +114,7 @@ def answer_clusters(texts: Sequence[str], right: Sequence[bool]) -> list[int]:
         if answer is None or not answer.strip():
             out.append(-1)
             continue
-        try:
-            key = grader.answer_key(answer)
-        except Exception:  # a key the normaliser cannot build: the raw string votes alone
-            key = ("raw", answer)
-        out.append(groups.setdefault(key, len(groups) + 1))
+        out.append(groups.setdefault(vote_key(answer), len(groups) + 1))
     return out
 
 

@@ -135,9 +135,8 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
     # One update per rollout: the update's params sampled the batch, so the old log-probs are the
     # update's own (gradient stopped) and their separate forward pass is skipped.
     on_policy = is_on_policy(rl)
-    # Exact only without KL: every row's KL term has a gradient (mathjax.rl.compact).
-    skip_rows = bool(rl.get("skip_zero_advantage_rows", True)) and not rl.kl_coef
-    row_shards = int(np.prod([mesh.shape.get(a, 1) for a in ("data", "fsdp")]))
+    skip_rows = compact_lib.applies(rl)
+    row_shards = mesh.shape["data"] * mesh.shape["fsdp"]
     rl_step = make_rl_step(model_config, optimizer, schedule, mesh, rl, max_new, on_policy=on_policy)
     writer = metrics_lib.MetricsWriter(workdir, resume_step=start, tensorboard=config.get("tensorboard", True))
     preemption = Preemption()
@@ -201,7 +200,7 @@ def train_rl(config, workdir: str, progress: bool = False) -> RLResult:
                     mb = compact_lib.compact(mb, keep, seq_len=int(config.seq_len), row_multiple=row_shards)
                 trained_rows += len(mb["weight"])
                 dev = {k: put(np.ascontiguousarray(mb[k])) for k in BATCH_KEYS}
-                dev.update({k: replicated(mb[k], mesh) for k in ("num_samples", "num_tokens") if k in mb})
+                dev.update({k: replicated(mb[k], mesh) for k in compact_lib.DENOMINATORS if k in mb})
                 state, m = rl_step(state, dev)
                 update_metrics.append(m)
             update_metrics = [{k: float(v) for k, v in jax.device_get(m).items()} for m in update_metrics]
