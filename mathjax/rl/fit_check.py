@@ -6,7 +6,10 @@ devices, emulated CPU devices, or a whole Cloud TPU slice with the TPU compiler
 (``topology``): the minibatch update (``mathjax.rl.step.make_rl_step``: policy
 loss, entropy, optional KL, the optimizer) and the trainer's log-prob pass over
 the whole rollout batch (``make_logprob_fn``), each with the per-device memory,
-FLOPs and collectives the compiler reports.
+FLOPs and collectives the compiler reports. The update is compiled at the full
+minibatch (the largest of ``mathjax.rl.compact``'s row buckets) and, as the
+trainer calls it, with the loss denominators when zero-advantage rows are
+skipped; each smaller bucket is the same program on fewer rows.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 
+from mathjax.rl import compact
 from mathjax.rl.step import BATCH_KEYS, is_on_policy, make_logprob_fn, make_rl_step, row_sharding
 from mathjax.train.fit_check import (FitReport, _compile, _peak, collectives_of, cpu_caveats, device_memory_limit,
                                      fit_target, matmul_flops, mesh_platform, per_device_bytes, refused,
                                      train_model_config)
 from mathjax.train.optimizer import make_optimizer
-from mathjax.train.state import abstract_state
+from mathjax.train.state import abstract_state, replicated
 
 _INT_KEYS = ("tokens", "targets")
 
@@ -68,6 +72,9 @@ def rl_fit_check(config, mesh: Mesh | str | None = None, device_memory: int | No
     reports = []
 
     minibatch = _batch(mesh, rows // updates, seq, bool(rl.get("process_coef", 0.0)))
+    if compact.applies(rl):  # the trainer then hands the update the full minibatch's loss denominators
+        minibatch.update({k: jax.ShapeDtypeStruct((), jnp.float32, sharding=replicated(mesh))
+                          for k in compact.DENOMINATORS})
     step = make_rl_step(model, optimizer, schedule, mesh, rl, int(rl.max_new_tokens), on_policy=is_on_policy(rl))
     traced, compiled, lower_s, compile_s = _compile(step, state, minibatch)
     peak, temp = _peak(compiled)
